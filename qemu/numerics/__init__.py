@@ -1,0 +1,38 @@
+"""Exact scalar building blocks shared by every op: the one place where rounding lives.
+
+Each function here reproduces one machine-level operation that torch's kernels use
+(a fused multiply-add, an x86 float-to-int conversion, a binary16 rounding, one of
+ATen's or FBGEMM's quantize/dequantize formulas), vectorized over NumPy arrays.
+"""
+
+from qemu.numerics.float32 import (
+    INT32_MAX,
+    INT32_MIN,
+    INT64_MIN,
+    cvt_f32_to_i32,
+    f32,
+    fma_f32,
+    lrintf,
+    rne,
+    saturate_i16,
+    trunc_f64_to_i64,
+    wrap_i32,
+)
+from qemu.numerics.fp16 import FP16_MAX, round_to_fp16, saturate_to_fp16
+
+__all__ = [
+    "FP16_MAX",
+    "INT32_MAX",
+    "INT32_MIN",
+    "INT64_MIN",
+    "cvt_f32_to_i32",
+    "f32",
+    "fma_f32",
+    "lrintf",
+    "rne",
+    "round_to_fp16",
+    "saturate_i16",
+    "saturate_to_fp16",
+    "trunc_f64_to_i64",
+    "wrap_i32",
+]
