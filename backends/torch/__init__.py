@@ -1,1 +1,7 @@
+"""The torch backend: the real ATen / FBGEMM / QNNPACK kernels of torch 2.13.
 
+Importing this package registers every torch kernel; see :mod:`.runner` for how an
+engine that this host does not run natively is reached.
+"""
+
+from qemu.backends.torch import quantize  # noqa: F401
