@@ -8,6 +8,7 @@ integers, ULPs for floats) and where the first difference is.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -148,3 +149,28 @@ def assert_bitexact(actual: object, expected: object, name: str = "values") -> N
     result = compare(actual, expected)
     if not result.equal:
         raise AssertionError(result.describe(name))
+
+
+def cases(default: int) -> int:
+    """How many cases a differential test runs: ``default``, or ``QEMU_SOAK`` if set.
+
+    Examples
+    --------
+    >>> cases(50) >= 1
+    True
+    """
+    soak = int(os.environ.get("QEMU_SOAK", "0"))
+    return soak if soak > 0 else default
+
+
+def seeded_rng(*key: object) -> np.random.Generator:
+    """A NumPy generator seeded from a test's own key and ``QEMU_SOAK_SEED``, so each
+    test draws the same cases on every run unless the soak seed changes.
+
+    Examples
+    --------
+    >>> seeded_rng("a", 1).integers(10) == seeded_rng("a", 1).integers(10)
+    True
+    """
+    text = "/".join(str(k) for k in key) + "/" + os.environ.get("QEMU_SOAK_SEED", "0")
+    return np.random.default_rng(int.from_bytes(text.encode(), "little") % (2**63))
