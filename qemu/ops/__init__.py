@@ -1,1 +1,14 @@
+"""The quantized ops, one public entry per op, named and ordered like
+``torch.ao.nn.quantized.functional`` / ``torch.ops.quantized``.
 
+Each entry validates its arguments once and dispatches to the chosen backend; the
+NumPy reference kernel of each op sits beside its entry in the family module.
+"""
+
+from qemu.quantize import dequantize, quantize_per_channel, quantize_per_tensor
+
+__all__ = [
+    "dequantize",
+    "quantize_per_channel",
+    "quantize_per_tensor",
+]
