@@ -93,6 +93,47 @@ def _golden_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _diff(args: argparse.Namespace) -> int:
+    from qemu.golden.diff import diff, html_report
+
+    pairs = [(e, b) for e in args.engines.split(",") for b in args.backends.split(",")]
+    try:
+        results = diff(
+            args.op, pairs, count=args.cases, seed=args.seed, reproducer_directory=Path(args.out)
+        )
+    except ValueError as error:
+        print(f"qemu diff: {error}", file=sys.stderr)
+        return 2
+    baseline = f"{pairs[0][0]}/{pairs[0][1]}"
+    print(f"{args.op}: {args.cases} cases, each pair against {baseline}")
+    header = (
+        f"{'engine/backend':<28} {'equal cases':>11} {'mismatching elements':>22} {'max diff':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for pair in results:
+        share = f"{pair.mismatching_elements}/{pair.total_elements}"
+        print(
+            f"{pair.label:<28} {pair.equal_cases:>5}/{pair.cases:<5} {share:>22} {pair.max_difference:>9g}"
+        )
+        if pair.errors:
+            print(f"  {len(pair.errors)} cases could not run, e.g. {pair.errors[0]}")
+        if pair.reproducer_path:
+            print(
+                f"  smallest reproducer: {pair.reproducer_path}  (qemu golden verify {pair.reproducer_path} --backend {pair.backend})"
+            )
+    if args.report:
+        try:
+            html_report(Path(args.report), args.op, pairs[0], results)
+        except ImportError as error:
+            print(f"qemu diff: {error}", file=sys.stderr)
+            return 2
+        print(f"report: {args.report}")
+    agree = all(p.equal_cases == p.cases and not p.errors for p in results)
+    print("all pairs agree" if agree else "pairs differ")
+    return 0 if agree else 1
+
+
 def _engines(args: argparse.Namespace) -> int:
     host = engines.host()
     for engine in engines.ENGINES.values():
@@ -137,6 +178,26 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--quiet", action="store_true", help="no progress output")
     generate.set_defaults(run=_golden_generate)
+
+    compare = commands.add_parser(
+        "diff", help="run the same cases on several engines/backends and compare"
+    )
+    compare.add_argument("--op", required=True, help="op name, as in qemu.ops")
+    compare.add_argument(
+        "--engines", default="fbgemm", help="comma-separated engines (default: fbgemm)"
+    )
+    compare.add_argument(
+        "--backends", default="numpy", help="comma-separated backends (default: numpy)"
+    )
+    compare.add_argument(
+        "--cases", type=int, default=100, help="number of random cases (default: 100)"
+    )
+    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument(
+        "--out", default="qemu-diff", help="where reproducers are written (default: qemu-diff)"
+    )
+    compare.add_argument("--report", help="also write an HTML report with difference histograms")
+    compare.set_defaults(run=_diff)
 
     commands.add_parser(
         "engines", help="list the engines and which one this host's torch runs"

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -93,8 +94,13 @@ def test_use_rejects_unknown_names(kwargs, message):
 
 
 def _run(code: str, **env: str) -> subprocess.CompletedProcess:
+    # From a neutral directory, so that the installed qemu is imported, not the checkout's.
     return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=tempfile.gettempdir(),
     )
 
 
