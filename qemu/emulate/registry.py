@@ -57,10 +57,15 @@ def _type_name(module: Any) -> str:
 
 
 def is_quantized_module(module: Any) -> bool:
-    name = _type_name(module)
-    if name.startswith(_FLOAT_QUANTIZED_PREFIXES) or type(module).__name__ == "FloatFunctional":
-        return False
-    return name.startswith(_QUANTIZED_PREFIXES)
+    """True for torch's quantized modules and user subclasses of them (which may change
+    what they compute, so they are not taken for the base class)."""
+    for cls in type(module).__mro__:
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        if name.startswith(_FLOAT_QUANTIZED_PREFIXES) or cls.__name__ == "FloatFunctional":
+            return False
+        if name.startswith(_QUANTIZED_PREFIXES):
+            return True
+    return False
 
 
 def _check_converted(model: Any) -> None:
