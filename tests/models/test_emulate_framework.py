@@ -45,9 +45,9 @@ def test_unknown_quantized_module_is_named(prepared):
         pass
 
     model = convert(prepared)
-    model.quant.inner = Mystery(0.1, 0, torch.quint8)
+    model.extra = torch.nn.Sequential(Mystery(0.1, 0, torch.quint8))
     with pytest.raises(
-        EmulationError, match=r"cannot emulate module 'quant.inner' of type .*Mystery"
+        EmulationError, match=r"cannot emulate module 'extra.0' of type .*Mystery"
     ):
         qemu.emulate(model)
 
