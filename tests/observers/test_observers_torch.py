@@ -252,3 +252,34 @@ def test_histogram_nan_poisons_state_like_torch(same) -> None:
             theirs(torch.ones(3))
     with pytest.raises(ValueError):
         ours(np.ones(3, F))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_histogram_with_more_bins_than_a_grain_matches_torch(threads: int, same) -> None:
+    # torch.sum splits a 40,000-bin histogram's error norms across threads: the error
+    # estimates themselves are compared (with 2 threads, a 1-thread sum order differs
+    # from torch on about half of them), then the qparams.
+    import qemu
+
+    rng = seeded_rng("histogram-threads", threads)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        ours = observers.HistogramObserver(bins=40000)
+        theirs = torch_observer.HistogramObserver(bins=40000)
+        for scale in (1.0, 3.0):
+            x = F(rng.normal(size=20000) * scale)
+            ours(x)
+            theirs(torch.from_numpy(x))
+        same(ours.histogram, theirs.histogram, "histogram")
+        with qemu.use(threads=threads):
+            for _ in range(20):
+                start, end = int(rng.integers(0, 20000)), int(rng.integers(20000, 40000))
+                expected_error = theirs._compute_quantization_error(start, end)
+                assert ours._compute_quantization_error(start, end) == expected_error
+            actual = ours.calculate_qparams()
+        expected = theirs.calculate_qparams()
+    finally:
+        torch.set_num_threads(previous)
+    same(actual[0], expected[0], "scale")
+    same(actual[1], expected[1], "zero_point")
