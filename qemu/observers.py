@@ -46,6 +46,7 @@ from qemu.dtypes import (
     QDType,
     as_qdtype,
     as_qscheme,
+    float_dtype_name,
 )
 from qemu.numerics.tensor_ops import (
     aten_bincount_f32,
@@ -59,6 +60,7 @@ from qemu.qparams import (
     SYMMETRIC_QSCHEMES,
     calculate_qmin_qmax,
     calculate_qparams,
+    check_int,
     check_observer_dtype,
 )
 from qemu.qtensor import check_scale
@@ -82,30 +84,16 @@ __all__ = [
 # in the histogram search loop.
 _F32 = struct.Struct("f")
 
-# Float dtypes the placeholder observers carry for fp16 / dynamic configs.
-FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
-
 
 def _as_observer_dtype(dtype: object) -> QDType | str:
     """A quantized dtype, or the name of a float dtype (placeholder observers)."""
-    name = dtype if isinstance(dtype, str) else None
-    if name is None and type(dtype).__module__ == "torch" and type(dtype).__name__ == "dtype":
-        name = str(dtype).removeprefix("torch.")
-    if name is not None and name.removeprefix("torch.") in FLOAT_DTYPES:
-        return name.removeprefix("torch.")
-    return as_qdtype(dtype)
+    return float_dtype_name(dtype) or as_qdtype(dtype)
 
 
 def _check_bool(value: object, argument: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{argument}: expected a bool, got {type(value).__name__} {value!r}")
     return bool(value)
-
-
-def _check_int(value: object, argument: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{argument}: expected an int, got {type(value).__name__} {value!r}")
-    return int(value)
 
 
 def _check_number(value: object, argument: str) -> float:
@@ -480,7 +468,7 @@ class PerChannelMinMaxObserver(UniformQuantizationObserverBase):
         if _check_bool(is_dynamic, "is_dynamic"):
             raise ValueError(f"is_dynamic: {type(self).__name__} has no dynamic mode")
         super().__init__(dtype, qscheme, reduce_range, quant_min, quant_max, eps, is_dynamic)
-        self.ch_axis = _check_int(ch_axis, "ch_axis")
+        self.ch_axis = check_int(ch_axis, "ch_axis")
         self.min_val = np.zeros(0, dtype=np.float32)
         self.max_val = np.zeros(0, dtype=np.float32)
         self._refuse_symmetric_reduced_quint8()
@@ -592,7 +580,7 @@ class HistogramObserver(UniformQuantizationObserverBase):
         if _check_bool(is_dynamic, "is_dynamic"):
             raise ValueError("is_dynamic: HistogramObserver has no dynamic mode")
         super().__init__(dtype, qscheme, reduce_range, quant_min, quant_max, eps, is_dynamic)
-        self.bins = _check_int(bins, "bins")
+        self.bins = check_int(bins, "bins")
         if self.bins < 1:
             raise ValueError(f"bins: expected an integer >= 1, got {self.bins}")
         self.histogram = np.zeros(self.bins, dtype=np.float32)
@@ -811,14 +799,14 @@ class FixedQParamsObserver(ObserverBase):
             raise ValueError("is_dynamic: FixedQParamsObserver has no dynamic mode")
         super().__init__(as_qdtype(dtype), is_dynamic)
         self.qscheme = as_qscheme(qscheme)
-        low, high = _check_int(quant_min, "quant_min"), _check_int(quant_max, "quant_max")
+        low, high = check_int(quant_min, "quant_min"), check_int(quant_max, "quant_max")
         if not self.dtype.qmin <= low < high <= self.dtype.qmax:
             raise ValueError(
                 f"quant_min, quant_max: expected quant_min < quant_max inside "
                 f"[{self.dtype.qmin}, {self.dtype.qmax}] for {self.dtype.name}, got "
                 f"[{low}, {high}]"
             )
-        point = _check_int(zero_point, "zero_point")
+        point = check_int(zero_point, "zero_point")
         if not low <= point <= high:
             raise ValueError(f"zero_point: expected an integer in [{low}, {high}], got {point}")
         self.quant_min, self.quant_max = low, high
@@ -859,8 +847,8 @@ class PlaceholderObserver(ObserverBase):
         super().__init__(dtype, is_dynamic)
         self.qscheme = PER_TENSOR_AFFINE if qscheme is None else as_qscheme(qscheme)
         self.eps = float(EPS_F32) if eps is None else _check_number(eps, "eps")
-        self.quant_min = None if quant_min is None else _check_int(quant_min, "quant_min")
-        self.quant_max = None if quant_max is None else _check_int(quant_max, "quant_max")
+        self.quant_min = None if quant_min is None else check_int(quant_min, "quant_min")
+        self.quant_max = None if quant_max is None else check_int(quant_max, "quant_max")
         if not isinstance(custom_op_name, str):
             raise TypeError(f"custom_op_name: expected a str, got {type(custom_op_name).__name__}")
         self.custom_op = custom_op_name

@@ -49,7 +49,14 @@ SMALL_SCALE_THRESHOLD = np.float32(6.1e-5)
 SYMMETRIC_QSCHEMES = (PER_TENSOR_SYMMETRIC, PER_CHANNEL_SYMMETRIC)
 
 
-def _check_int(value: object, argument: str) -> int:
+def check_int(value: object, argument: str) -> int:
+    """An integer argument (a Python or NumPy int, not a bool), as ``int``.
+
+    Examples
+    --------
+    >>> check_int(np.int64(3), "bins")
+    3
+    """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{argument}: expected an int, got {type(value).__name__} {value!r}")
     return int(value)
@@ -87,8 +94,8 @@ def check_quant_range(quant_min: object, quant_max: object, dtype: QDType) -> tu
     >>> check_quant_range(0, 127, as_qdtype("quint8"))
     (0, 127)
     """
-    low = _check_int(quant_min, "quant_min")
-    high = _check_int(quant_max, "quant_max")
+    low = check_int(quant_min, "quant_min")
+    high = check_int(quant_max, "quant_max")
     if not low <= 0 <= high:
         raise ValueError(f"quant_min, quant_max: the range must include 0, got [{low}, {high}]")
     if low >= high:
@@ -219,7 +226,7 @@ def calculate_qparams(
     mins, maxs = _as_min_max(min_val, max_val)
     qdtype = check_observer_dtype(dtype)
     scheme = as_qscheme(qscheme)
-    low, high = _check_int(quant_min, "quant_min"), _check_int(quant_max, "quant_max")
+    low, high = check_int(quant_min, "quant_min"), check_int(quant_max, "quant_max")
     eps32 = np.float32(eps)
     if not _min_max_valid(mins, maxs):
         return np.float32([1.0]), np.int64([0])
@@ -347,7 +354,7 @@ def choose_qparams_dynamic(
     (0.011764705882352941, 85)
     """
     low, high = _check_min_max_scalars(min_value, max_value)
-    qmin, qmax = _check_int(qmin, "qmin"), _check_int(qmax, "qmax")
+    qmin, qmax = check_int(qmin, "qmin"), check_int(qmax, "qmax")
     if reduce_range:
         qmin, qmax = int(qmin / 2), int(qmax / 2)
     low, high = _include_zero(low, high)
@@ -385,7 +392,7 @@ def choose_qparams_fbgemm(
     (0.0117647061124444, -43)
     """
     low, high = _check_min_max_scalars(min_value, max_value)
-    qmin, qmax = _check_int(qmin, "qmin"), _check_int(qmax, "qmax")
+    qmin, qmax = check_int(qmin, "qmin"), check_int(qmax, "qmax")
     if qmin >= qmax:
         raise ValueError(f"qmin: expected qmin < qmax, got [{qmin}, {qmax}]")
     low, high = _include_zero(low, high)

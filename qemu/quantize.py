@@ -26,6 +26,7 @@ from qemu.dtypes import (
     QINT32,
     QDType,
     as_qdtype,
+    float_dtype_name,
 )
 from qemu.numerics.affine import (
     dequantize_float,
@@ -262,10 +263,7 @@ _DYNAMIC_DTYPES = ("quint8", "qint8", "float16")
 
 
 def _check_dynamic_dtype(dtype: object) -> QDType | str:
-    name = dtype if isinstance(dtype, str) else None
-    if name is None and type(dtype).__module__ == "torch" and type(dtype).__name__ == "dtype":
-        name = str(dtype)
-    if name is not None and name.removeprefix("torch.") == "float16":
+    if float_dtype_name(dtype) == "float16":
         return "float16"
     qdtype = as_qdtype(dtype)
     if qdtype.name not in _DYNAMIC_DTYPES:
