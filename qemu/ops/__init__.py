@@ -5,10 +5,16 @@ Each entry validates its arguments once and dispatches to the chosen backend; th
 NumPy reference kernel of each op sits beside its entry in the family module.
 """
 
-from qemu.quantize import dequantize, quantize_per_channel, quantize_per_tensor
+from qemu.quantize import (
+    dequantize,
+    quantize_per_channel,
+    quantize_per_tensor,
+    quantize_per_tensor_dynamic,
+)
 
 __all__ = [
     "dequantize",
     "quantize_per_channel",
     "quantize_per_tensor",
+    "quantize_per_tensor_dynamic",
 ]
