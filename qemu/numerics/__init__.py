@@ -6,6 +6,7 @@ ATen's or FBGEMM's quantize/dequantize formulas), vectorized over NumPy arrays.
 """
 
 from qemu.numerics.float32 import (
+    DEFAULT_NAN_BITS,
     INT32_MAX,
     INT32_MIN,
     INT64_MIN,
@@ -13,6 +14,8 @@ from qemu.numerics.float32 import (
     f32,
     fma_f32,
     lrintf,
+    propagate_nan,
+    quiet_nan,
     rne,
     saturate_i16,
     trunc_f64_to_i64,
@@ -21,6 +24,7 @@ from qemu.numerics.float32 import (
 from qemu.numerics.fp16 import FP16_MAX, round_to_fp16, saturate_to_fp16
 
 __all__ = [
+    "DEFAULT_NAN_BITS",
     "FP16_MAX",
     "INT32_MAX",
     "INT32_MIN",
@@ -29,6 +33,8 @@ __all__ = [
     "f32",
     "fma_f32",
     "lrintf",
+    "propagate_nan",
+    "quiet_nan",
     "rne",
     "round_to_fp16",
     "saturate_i16",

@@ -3,6 +3,9 @@ NumPy counterparts disagree with torch."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 
@@ -12,6 +15,15 @@ from qemu.numerics.tensor_ops import (
     aten_histc_f32,
     aten_linspace_f32,
     aten_sum_f32,
+    torch_add,
+    torch_aminmax,
+    torch_aminmax_rows,
+    torch_div,
+    torch_maximum,
+    torch_minimum,
+    torch_mul_scalar,
+    torch_neg,
+    torch_sub,
 )
 from qemu.testing import assert_bitexact, cases, seeded_rng
 
@@ -123,3 +135,90 @@ def test_floor_divide_matches_torch() -> None:
         b = float(rng.uniform(1e-3, 1))
         expected = torch.div(torch.from_numpy(a), b, rounding_mode="floor").numpy()
         assert_bitexact(np.floor_divide(a, F(b)), expected)
+
+
+# Quiet and signaling NaNs of both signs, with and without payload bits, and the NaNs
+# the kernels write themselves.
+NAN_PAYLOADS = np.uint32(
+    [0x7FC00000, 0xFFC00000, 0x7FC12345, 0xFFD00001, 0x7F800001, 0xFF800077, 0xFFFFFFFF]
+).view(F)
+SPECIAL_SIZES = [1, 2, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40, 64, 100]
+# The thread count matters from 32,769 elements on (torch's threaded calls are slow on
+# a busy 2-core host: the 2-thread runs take only these sizes).
+SPLIT_SIZES = [32767, 32768, 32769, 40000, 70001]
+
+
+def _sizes(threads: int) -> list[int]:
+    return SPECIAL_SIZES + SPLIT_SIZES if threads == 1 else SPLIT_SIZES
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _special_values(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Zeros of both signs, ones, infinities, and up to two NaNs of random payloads at
+    random positions (vector blocks, scalar tails, thread ranges)."""
+    pool = F([0.0, -0.0, 1.0, -1.0, 2.0, -2.0, np.inf, -np.inf])
+    x = rng.choice(pool, n).astype(F)
+    count = int(rng.integers(0, 3))
+    x[rng.integers(0, n, count)] = rng.choice(NAN_PAYLOADS, count)
+    return x
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_elementwise_nan_payloads_and_zero_signs_match_torch(threads: int) -> None:
+    """torch.min / torch.max of two tensors, + - / and * by a scalar, and negation, on
+    operands full of NaNs, infinities and signed zeros; one operand is sometimes a
+    single element (broadcast with stride 0, as the observers' 0-d buffers are)."""
+    rng = seeded_rng("elementwise-nan", threads)
+    with torch_threads(threads):
+        for _ in range(cases(300 if threads == 1 else 40)):
+            n = int(rng.choice(_sizes(threads)))
+            a, b = _special_values(rng, n), _special_values(rng, n)
+            layout = int(rng.integers(0, 3))
+            if layout == 1:
+                b = b[:1]
+            elif layout == 2:
+                a = a[:1].reshape(())
+            ta, tb = torch.from_numpy(a.copy()), torch.from_numpy(b.copy())
+            where = f"n={n} layout={layout}"
+            for name, actual, expected in [
+                ("minimum", torch_minimum(a, b, threads), torch.min(ta, tb)),
+                ("maximum", torch_maximum(a, b, threads), torch.max(ta, tb)),
+                ("add", torch_add(a, b), ta + tb),
+                ("sub", torch_sub(a, b), ta - tb),
+                ("div", torch_div(a, b), ta / tb),
+                ("mul", torch_mul_scalar(a, 0.37), 0.37 * ta),
+                ("mul -1", torch_mul_scalar(a, -1), -1 * ta),
+                ("neg", torch_neg(a), -ta),
+            ]:
+                assert_bitexact(actual, expected.numpy(), f"{name} {where}")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_aminmax_nan_payloads_and_zero_signs_match_torch(threads: int) -> None:
+    """torch.aminmax of a whole tensor (lone NaN, NaN in vectors and tails, tensors split
+    across threads) and of rows, and the sign of a zero result where zeros of both
+    signs compete."""
+    rng = seeded_rng("aminmax-nan", threads)
+    with torch_threads(threads):
+        for _ in range(cases(300 if threads == 1 else 40)):
+            n = int(rng.choice(_sizes(threads)))
+            x = _special_values(rng, n)
+            zeros = rng.choice(F([0.0, -0.0, 1.0]), n).astype(F) * rng.choice(F([1, -1]))
+            for what, values in (("mixed", x), ("zeros", zeros)):
+                expected = torch.aminmax(torch.from_numpy(values.copy()))
+                actual = torch_aminmax(values, threads)
+                assert_bitexact(actual, tuple(e.numpy() for e in expected), f"{what} n={n}")
+            if n <= 1000:
+                rows = _special_values(rng, n * 3).reshape(3, n)
+                expected = torch.aminmax(torch.from_numpy(rows.copy()), dim=1)
+                actual = torch_aminmax_rows(rows)
+                assert_bitexact(actual, tuple(e.numpy() for e in expected), f"rows n={n}")
