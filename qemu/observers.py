@@ -10,8 +10,9 @@ same shapes, so both can be compared after any sequence of calls.
 
 Arithmetic follows torch's float32 tensor arithmetic operation by operation; where a
 torch kernel rounds or orders its work in its own way (``torch.sum``, ``histc``,
-``linspace``, ``cumsum``, ``bincount``) the model in :mod:`qemu.numerics.tensor_ops`
-is used. ``docs/numerics/observers.md`` cites the source of each step and the test that
+``linspace``, ``cumsum``, ``bincount``), or writes its own NaN payloads and signed
+zeros (``aminmax``, ``torch.min``/``torch.max`` of two tensors, ``+``/``-``), the model
+in :mod:`qemu.numerics.tensor_ops` is used. ``docs/numerics/observers.md`` cites the source of each step and the test that
 confirms it.
 
 Examples
@@ -54,6 +55,13 @@ from qemu.numerics.tensor_ops import (
     aten_histc_f32,
     aten_linspace_f32,
     aten_sum_f32,
+    torch_add,
+    torch_aminmax,
+    torch_aminmax_rows,
+    torch_maximum,
+    torch_minimum,
+    torch_mul_scalar,
+    torch_sub,
 )
 from qemu.qparams import (
     EPS_F32,
@@ -310,7 +318,8 @@ class MinMaxObserver(UniformQuantizationObserverBase):
     """Quantization parameters from the running minimum and maximum.
 
     ``min_val``/``max_val`` are float32 0-d arrays, ``inf``/``-inf`` until the first
-    non-empty tensor. NaN in ``x`` makes them NaN (``torch.min`` propagates it).
+    non-empty tensor. NaN in ``x`` makes them NaN for good, ``0x7FC00000``: the scalar
+    ``torch.min`` of two 0-d tensors writes its own NaN.
 
     Examples
     --------
@@ -342,9 +351,10 @@ class MinMaxObserver(UniformQuantizationObserverBase):
         """Fold ``x``'s minimum and maximum into the running ones; return ``x``."""
         array = check_float_input(x)
         if array.size:
-            # torch.min / torch.max of two tensors propagate NaN, as np.minimum does.
-            self.min_val = np.asarray(np.minimum(array.min(), self.min_val))
-            self.max_val = np.asarray(np.maximum(array.max(), self.max_val))
+            threads = config.current().threads
+            current_min, current_max = torch_aminmax(array, threads)
+            self.min_val = torch_minimum(current_min, self.min_val, threads)
+            self.max_val = torch_maximum(current_max, self.max_val, threads)
         return array
 
     def calculate_qparams(self) -> tuple[np.ndarray, np.ndarray]:
@@ -363,9 +373,10 @@ class MinMaxObserver(UniformQuantizationObserverBase):
 class MovingAverageMinMaxObserver(MinMaxObserver):
     """Quantization parameters from exponential moving averages of min and max.
 
-    The first non-empty tensor sets the range; later ones update it as torch does,
-    ``min_val + c * (cur_min - min_val)`` in three float32 operations (no fused
-    multiply-add), with ``c = f32(averaging_constant)``.
+    The first non-empty tensor sets the range (``aminmax``: a NaN is stored as
+    ``0xFFFFFFFF``); later ones update it as torch does, ``min_val + c * (cur_min -
+    min_val)`` in three float32 operations (no fused multiply-add), with
+    ``c = f32(averaging_constant)`` and ATen's NaN propagation (:func:`_moving_average`).
 
     Examples
     --------
@@ -399,15 +410,21 @@ class MovingAverageMinMaxObserver(MinMaxObserver):
         array = check_float_input(x)
         if not array.size:
             return array
-        current_min, current_max = array.min(), array.max()
+        current_min, current_max = torch_aminmax(array, config.current().threads)
         if self.min_val == np.inf and self.max_val == -np.inf:
             self.min_val, self.max_val = np.asarray(current_min), np.asarray(current_max)
         else:
-            constant = np.float32(self.averaging_constant)
-            with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in torch
-                self.min_val = self.min_val + constant * (current_min - self.min_val)
-                self.max_val = self.max_val + constant * (current_max - self.max_val)
+            constant = self.averaging_constant
+            self.min_val = _moving_average(self.min_val, current_min, constant)
+            self.max_val = _moving_average(self.max_val, current_max, constant)
         return array
+
+
+def _moving_average(state: np.ndarray, current: np.ndarray, constant: float) -> np.ndarray:
+    """``state + constant * (current - state)`` as three ATen ops: ``-`` and ``+`` take
+    their right operand's NaN first, so a NaN state stays (quieted) whatever comes;
+    ``inf - inf`` gives the default NaN ``0xFFC00000``."""
+    return torch_add(state, torch_mul_scalar(torch_sub(current, state), constant))
 
 
 def _channel_rows(array: np.ndarray, ch_axis: int) -> np.ndarray:
@@ -478,7 +495,7 @@ class PerChannelMinMaxObserver(UniformQuantizationObserverBase):
         if not array.size:
             return array
         rows = _channel_rows(array, self.ch_axis)
-        current_min, current_max = rows.min(axis=1), rows.max(axis=1)
+        current_min, current_max = torch_aminmax_rows(rows)
         if self.min_val.size == 0 or self.max_val.size == 0:
             self.min_val, self.max_val = current_min, current_max
         else:
@@ -487,8 +504,9 @@ class PerChannelMinMaxObserver(UniformQuantizationObserverBase):
         return array
 
     def _update(self, current_min: np.ndarray, current_max: np.ndarray) -> None:
-        self.min_val = np.minimum(current_min, self.min_val)
-        self.max_val = np.maximum(current_max, self.max_val)
+        threads = config.current().threads
+        self.min_val = torch_minimum(current_min, self.min_val, threads)
+        self.max_val = torch_maximum(current_max, self.max_val, threads)
 
     def calculate_qparams(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-channel scales (float32) and zero points (int32 affine, int64 symmetric,
@@ -534,10 +552,9 @@ class MovingAveragePerChannelMinMaxObserver(PerChannelMinMaxObserver):
         self.averaging_constant = _check_averaging_constant(averaging_constant)
 
     def _update(self, current_min: np.ndarray, current_max: np.ndarray) -> None:
-        constant = np.float32(self.averaging_constant)
-        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, as in torch
-            self.min_val = self.min_val + constant * (current_min - self.min_val)
-            self.max_val = self.max_val + constant * (current_max - self.max_val)
+        constant = self.averaging_constant
+        self.min_val = _moving_average(self.min_val, current_min, constant)
+        self.max_val = _moving_average(self.max_val, current_max, constant)
 
 
 class HistogramObserver(UniformQuantizationObserverBase):
@@ -597,21 +614,22 @@ class HistogramObserver(UniformQuantizationObserverBase):
         if not array.size:
             return array
         values = array.reshape(-1)
-        x_min, x_max = values.min(), values.max()
+        threads = config.current().threads
+        x_min, x_max = torch_aminmax(values, threads)
         if x_min == -np.inf or x_max == np.inf:
             warnings.warn("inf detected in input tensor, ignoring input", stacklevel=2)
             values = values[np.abs(values) != np.inf]
             if not values.size:
                 return array
-            x_min, x_max = values.min(), values.max()
+            x_min, x_max = torch_aminmax(values, threads)
         if self.min_val == np.inf or self.max_val == -np.inf:
-            # reset_histogram stores the range before histc checks it.
+            # reset_histogram stores the range (0xFFFFFFFF for a NaN) before histc checks it.
             self.min_val, self.max_val = np.asarray(x_min), np.asarray(x_max)
             self._refuse_nan(x_min, x_max)
             self.histogram = aten_histc_f32(values, self.bins, float(x_min), float(x_max))
             return array
-        new_min = np.minimum(self.min_val, x_min)
-        new_max = np.maximum(self.max_val, x_max)
+        new_min = torch_minimum(self.min_val, x_min, threads)
+        new_max = torch_maximum(self.max_val, x_max, threads)
         self._refuse_nan(new_min, new_max)
         update = aten_histc_f32(values, self.bins, float(new_min), float(new_max))
         if new_min == self.min_val and new_max == self.max_val:

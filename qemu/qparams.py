@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from qemu import config
 from qemu.dtypes import (
     PER_CHANNEL_AFFINE_FLOAT_QPARAMS,
     PER_CHANNEL_SYMMETRIC,
@@ -37,6 +38,14 @@ from qemu.dtypes import (
     as_qscheme,
 )
 from qemu.numerics.float32 import cvt_f32_to_i32, trunc_f64_to_i64, wrap_i32
+from qemu.numerics.tensor_ops import (
+    torch_div,
+    torch_maximum,
+    torch_minimum,
+    torch_mul_scalar,
+    torch_neg,
+    torch_sub,
+)
 
 # torch.finfo(torch.float32).eps, the observers' default floor on the scale.
 EPS_F32 = np.float32(np.finfo(np.float32).eps)
@@ -196,7 +205,10 @@ def calculate_qparams(
     * ``per_channel_affine_float_qparams``: ``scale = (max_val - min_val) / (qmax - qmin)``,
       replaced by 1 where not ``> eps``; ``zero_point = -1 * min_val / scale`` (float).
 
-    A never-updated range gives ``([1.0], [0])``.
+    A never-updated range gives ``([1.0], [0])``. NaN scales carry the payload torch's
+    kernels write (``docs/numerics/observers.md``): the last ``max(..., eps)`` decides it,
+    ``0x7FC00000`` per tensor and in the scalar tail of a per-channel row,
+    ``0xFFFFFFFF`` in its 16-float vector blocks.
 
     Parameters
     ----------
@@ -230,27 +242,31 @@ def calculate_qparams(
     eps32 = np.float32(eps)
     if not _min_max_valid(mins, maxs):
         return np.float32([1.0]), np.int64([0])
-    zero = np.float32(0)
-    with np.errstate(all="ignore"):  # inf and NaN ranges propagate as in torch
-        min_neg = np.minimum(mins, zero)
-        max_pos = np.maximum(maxs, zero)
-        if scheme in SYMMETRIC_QSCHEMES:
-            max_pos = np.maximum(-min_neg, max_pos)
-            scale = np.maximum(max_pos / np.float32((high - low) / 2), eps32)
-            if qdtype == QUINT8:
-                point = (low + high) // 2 if has_customized_qrange else 128
-            else:
-                point = 0
-            zero_point = np.full(scale.shape, point, dtype=np.int64)
-        elif scheme == PER_CHANNEL_AFFINE_FLOAT_QPARAMS:
-            scale = (maxs - mins) / np.float32(high - low)
-            scale = np.where(scale > eps32, scale, np.float32(1))
-            zero_point = np.float32(-1) * mins / scale
+    # torch.min / torch.max of two tensors, and + - * / with ATen's NaN payloads and
+    # signed zeros (qemu.numerics.tensor_ops); the eps buffer has shape (1,).
+    threads = config.current().threads
+    eps_buffer = np.float32([eps32])
+    min_neg = torch_minimum(mins, np.zeros_like(mins), threads)
+    max_pos = torch_maximum(maxs, np.zeros_like(maxs), threads)
+    if scheme in SYMMETRIC_QSCHEMES:
+        max_pos = torch_maximum(torch_neg(min_neg), max_pos, threads)
+        scale = torch_maximum(torch_div(max_pos, np.float32((high - low) / 2)), eps_buffer, threads)
+        if qdtype == QUINT8:
+            point = (low + high) // 2 if has_customized_qrange else 128
         else:
-            scale = np.maximum((max_pos - min_neg) / np.float32(high - low), eps32)
-            # torch.round(...).to(torch.int): cvttps2dq of an integral value.
+            point = 0
+        zero_point = np.full(scale.shape, point, dtype=np.int64)
+    elif scheme == PER_CHANNEL_AFFINE_FLOAT_QPARAMS:
+        scale = torch_div(torch_sub(maxs, mins), np.float32(high - low))
+        scale = np.where(scale > eps32, scale, np.float32(1))
+        zero_point = torch_div(torch_mul_scalar(mins, -1), scale)
+    else:
+        scale = torch_div(torch_sub(max_pos, min_neg), np.float32(high - low))
+        scale = torch_maximum(scale, eps_buffer, threads)
+        # torch.round(...).to(torch.int): cvttps2dq of an integral value.
+        with np.errstate(all="ignore"):  # NaN and inf quotients convert to INT32_MIN
             rounded = cvt_f32_to_i32(np.rint(min_neg / scale)).astype(np.int64)
-            zero_point = np.clip(wrap_i32(low - rounded), low, high).astype(np.int32)
+        zero_point = np.clip(wrap_i32(low - rounded), low, high).astype(np.int32)
     # torch returns shape (1,) for a per-tensor range.
     return (
         np.asarray(scale, dtype=np.float32).reshape(-1),

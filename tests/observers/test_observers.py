@@ -49,9 +49,36 @@ def test_minmax_nan_makes_the_range_nan() -> None:
     obs = MinMaxObserver(dtype="qint8")
     obs(F([1.0, np.nan]))
     obs(F([2.0]))
-    assert np.isnan(obs.min_val) and np.isnan(obs.max_val)
+    # torch.min / torch.max of two 0-d tensors: the scalar path's quiet_NaN().
+    assert obs.min_val.view(np.uint32) == obs.max_val.view(np.uint32) == 0x7FC00000
     scale, zero_point = obs.calculate_qparams()
-    assert np.isnan(scale).all() and zero_point.tolist() == [127]
+    assert scale.view(np.uint32).tolist() == [0x7FC00000] and zero_point.tolist() == [127]
+
+
+def test_moving_average_keeps_aminmax_nan_then_quiets_it() -> None:
+    obs = MovingAverageMinMaxObserver(averaging_constant=0.5)
+    obs(F([1.0, np.nan]))  # aminmax of 2 elements: the vector lane mask
+    assert obs.min_val.view(np.uint32) == 0xFFFFFFFF
+    obs(F([2.0]))
+    assert obs.min_val.view(np.uint32) == 0xFFFFFFFF  # already quiet: kept
+    signaling = MovingAverageMinMaxObserver()
+    signaling(np.uint32([0x7F800001]).view(F))  # one element: returned, quieted
+    assert signaling.max_val.view(np.uint32) == 0x7FC00001
+    infinite = MovingAverageMinMaxObserver()
+    infinite(F([np.inf]))
+    infinite(F([np.inf]))  # inf + c * (inf - inf): the default NaN
+    assert infinite.max_val.view(np.uint32) == 0xFFC00000
+
+
+def test_per_channel_keeps_each_rows_first_nan() -> None:
+    obs = PerChannelMinMaxObserver()
+    row_nans = np.uint32([[0x3F800000, 0x7F800001, 0xFFC00002]]).view(F)
+    obs(np.concatenate([row_nans, F([[0.0, 2.0, 3.0]])]))
+    assert obs.min_val.view(np.uint32).tolist() == [0x7F800001, 0]
+    # torch.min(new, state) of 2 channels runs the scalar tail: quiet_NaN(), and the
+    # first operand on a tie (NumPy's np.minimum returns the second).
+    obs(F([[0.0], [-0.0]]))
+    assert obs.min_val.view(np.uint32).tolist() == [0x7FC00000, 0x80000000]
 
 
 @pytest.mark.parametrize("x", [np.float64([1.0]), np.int32([1]), "abc", [True]])
@@ -193,7 +220,8 @@ def test_histogram_nan_is_refused_after_recording_the_range() -> None:
     obs = HistogramObserver(bins=4)
     with pytest.raises(ValueError, match="NaN"):
         obs(F([np.nan, 1.0]))
-    assert np.isnan(obs.min_val) and obs.histogram.sum() == 0.0
+    # reset_histogram stored aminmax's NaN before histc refused it.
+    assert obs.min_val.view(np.uint32) == 0xFFFFFFFF and obs.histogram.sum() == 0.0
     obs = HistogramObserver(bins=4)
     obs(F([1.0, 2.0]))
     with pytest.raises(ValueError, match="NaN"):

@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
+import qemu
 from qemu import observers
 from qemu.testing import cases, seeded_rng
 
@@ -36,6 +37,11 @@ STATE = {
     "HistogramObserver": ("min_val", "max_val", "histogram"),
 }
 PER_CHANNEL = ("PerChannelMinMaxObserver", "MovingAveragePerChannelMinMaxObserver")
+# Quiet and signaling NaNs of both signs, with and without payload bits: torch's kernels
+# keep, quiet or replace them depending on the op (docs/numerics/observers.md).
+NAN_PAYLOADS = np.uint32(
+    [0x7FC00000, 0xFFC00000, 0x7FC12345, 0xFFD00001, 0x7F800001, 0xFFA00002, 0x7FFFFFFF]
+).view(F)
 
 
 def random_config(rng: np.random.Generator, name: str) -> dict:
@@ -67,15 +73,16 @@ def random_config(rng: np.random.Generator, name: str) -> dict:
 
 def torch_config(config: dict) -> dict:
     converted = dict(config)
-    converted["dtype"] = getattr(torch, config["dtype"])
-    converted["qscheme"] = getattr(torch, config["qscheme"])
+    for key in ("dtype", "qscheme"):
+        if key in config:
+            converted[key] = getattr(torch, config[key])
     return converted
 
 
 def random_values(rng: np.random.Generator, shape: tuple[int, ...], histogram: bool) -> np.ndarray:
     """One calibration tensor: normal data at a random magnitude and offset, or one of
-    the hard cases (constant, zeros, one-signed, ties on a 2**-k grid, tiny, huge,
-    infinities, NaN)."""
+    the hard cases (constant, zeros of both signs, one-signed, ties on a 2**-k grid,
+    tiny, huge, infinities, NaNs of several payloads)."""
     size = int(np.prod(shape))
     kind = int(rng.integers(0, 14))
     magnitude = 10.0 ** rng.uniform(-6, 6)
@@ -84,20 +91,23 @@ def random_values(rng: np.random.Generator, shape: tuple[int, ...], histogram: b
     elif kind == 5:
         values = np.full(size, rng.normal() * magnitude)
     elif kind == 6:
-        values = np.zeros(size)
+        values = np.where(rng.integers(0, 2, size) == 1, 0.0, -0.0)
     elif kind == 7:
         values = np.abs(rng.normal(size=size)) * magnitude
     elif kind == 8:
         values = -np.abs(rng.normal(size=size)) * magnitude
     elif kind == 9:
-        values = rng.integers(-300, 300, size) * 2.0 ** float(rng.integers(-12, 4))
+        values = rng.integers(-30, 30, size) * 2.0 ** float(rng.integers(-12, 4))
+        values[values == 0] *= rng.choice([1.0, -1.0], int(np.sum(values == 0)))
     elif kind == 10:
         values = rng.normal(size=size) * 1e-30
     elif kind == 11:
         values = rng.normal(size=size) * 10.0 ** rng.uniform(30, 38)
     else:
-        values = rng.normal(size=size) * magnitude
-        specials = [np.inf, -np.inf] + ([] if histogram and rng.integers(0, 4) else [np.nan])
+        values = F(rng.normal(size=size) * magnitude)
+        specials = F([np.inf, -np.inf])
+        if not (histogram and rng.integers(0, 4)):
+            specials = np.concatenate([specials, NAN_PAYLOADS])
         values[rng.integers(0, size, max(1, size // 8))] = rng.choice(specials)
     return F(values).reshape(shape)
 
@@ -115,33 +125,47 @@ def random_shape(rng: np.random.Generator, per_channel: bool, channels: int, axi
 
 def run_sequence(rng: np.random.Generator, name: str, same) -> None:
     config = random_config(rng, name)
+    per_channel = name in PER_CHANNEL
+    # 17 and 33 channels put state elements in the 16-float vector blocks of torch.min.
+    channels = int(rng.choice([1, 2, 3, 4, 5, 17, 33], p=[0.18] * 5 + [0.05, 0.05]))
+    axis = config.get("ch_axis", 0)
+    histogram = name == "HistogramObserver"
+    calls = [
+        random_values(rng, random_shape(rng, per_channel, channels, axis), histogram)
+        for _ in range(int(rng.integers(1, 6)))
+    ]
+    check_calls(name, config, calls, same)
+
+
+def check_calls(name: str, config: dict, calls: list[np.ndarray], same) -> None:
+    """Feed ``calls`` to qemu's and torch's observer; compare the state after every call
+    (or that both raise) and the qparams at the end (or that both raise). qemu runs
+    with torch's thread count: reductions over more than 32,768 elements split by it."""
     ours = getattr(observers, name)(**config)
     theirs = getattr(torch_observer, name)(**torch_config(config))
-    per_channel = name in PER_CHANNEL
-    channels = int(rng.integers(1, 6))
-    axis = config.get("ch_axis", 0)
-    for call in range(int(rng.integers(1, 6))):
-        x = random_values(rng, random_shape(rng, per_channel, channels, axis), name.startswith("H"))
+    with qemu.use(threads=torch.get_num_threads()):
+        for call, x in enumerate(calls):
+            try:
+                theirs(torch.from_numpy(x.copy()))
+            except (RuntimeError, IndexError) as error:
+                with pytest.raises(ValueError):
+                    ours(x)
+                torch_error = error
+            else:
+                torch_error = None
+                assert ours(x) is x  # records x and returns it, like torch's forward
+            where = f"{name}({config}) after call {call}, torch error {torch_error!r}"
+            for attribute in STATE[name]:
+                actual, expected = getattr(ours, attribute), getattr(theirs, attribute)
+                same(actual, expected, f"{attribute} of {where}")
         try:
-            theirs(torch.from_numpy(x.copy()))
-        except (RuntimeError, IndexError) as error:
-            with pytest.raises(ValueError):
-                ours(x)
-            torch_error = error
-        else:
-            torch_error = None
-            assert ours(x) is x  # records x and returns it, like torch's forward
-        where = f"{name}({config}) after call {call}, torch error {torch_error!r}"
-        for attribute in STATE[name]:
-            same(getattr(ours, attribute), getattr(theirs, attribute), f"{attribute} of {where}")
-    try:
-        expected = theirs.calculate_qparams()
-    except AssertionError:
-        # A moving average can round min above max; torch asserts min <= max.
-        with pytest.raises(ValueError, match="min_val <= max_val"):
-            ours.calculate_qparams()
-        return
-    actual = ours.calculate_qparams()
+            expected = theirs.calculate_qparams()
+        except AssertionError:
+            # A moving average can round min above max; torch asserts min <= max.
+            with pytest.raises(ValueError, match="min_val <= max_val"):
+                ours.calculate_qparams()
+            return
+        actual = ours.calculate_qparams()
     same(actual[0], expected[0], f"scale of {name}({config})")
     same(actual[1], expected[1], f"zero_point of {name}({config})")
 
@@ -283,3 +307,112 @@ def test_histogram_with_more_bins_than_a_grain_matches_torch(threads: int, same)
         torch.set_num_threads(previous)
     same(actual[0], expected[0], "scale")
     same(actual[1], expected[1], "zero_point")
+
+
+def _with_nans(size: int, positions: list[int], payloads: np.ndarray) -> np.ndarray:
+    x = F(np.linspace(-2.0, 3.0, size))
+    x[positions] = payloads[: len(positions)]
+    return x
+
+
+def per_tensor_nan_sequences() -> list[list[np.ndarray]]:
+    """NaN where each torch kernel path shows: a lone element (aminmax returns it,
+    quieted), a vector lane and the scalar tail of 2 x 8-float blocks, several payloads
+    at once, tensors split across threads (> 32,768 elements), NaN after finite data
+    and finite after NaN, and infinities whose moving average is inf - inf."""
+    lone = [NAN_PAYLOADS[i : i + 1] for i in range(len(NAN_PAYLOADS))]
+    sequences = [[x.reshape(())] for x in lone]
+    sequences += [[F([1.0, -1.0]), x] for x in lone[::2]]
+    for size, positions in [(2, [0]), (17, [16]), (40, [3, 37]), (40, [37, 3]), (70001, [5])]:
+        for shift in range(0, len(NAN_PAYLOADS), 3):
+            payloads = np.roll(NAN_PAYLOADS, shift)
+            x = _with_nans(size, positions, payloads)
+            sequences.append([x])
+            sequences.append([F([0.5, -0.25]), x, F([4.0, -8.0]), x[::-1].copy()])
+    infinities = F([-np.inf, np.inf])
+    sequences.append([infinities, infinities, F([1.0])])
+    sequences.append([F([np.inf]), F([1.0, 2.0]), NAN_PAYLOADS[4:5]])
+    sequences.append([F([0.0, -0.0]), F([-0.0, 0.0, 1.0]), NAN_PAYLOADS[5:6]])
+    return sequences
+
+
+def per_channel_nan_sequences() -> list[list[np.ndarray]]:
+    """Per-channel inputs with NaN in some channels, at the start, middle or end of a
+    row, with 3 channels (scalar tail only) or 17 and 40 (vector blocks too), one-
+    element rows (aminmax keeps a signaling NaN as it is), broadcast single channels,
+    and infinities for inf - inf in the moving average."""
+    sequences = []
+    for channels in (3, 17, 40):
+        for shift in range(0, len(NAN_PAYLOADS), 2):
+            payloads = np.roll(NAN_PAYLOADS, shift)
+            x = F(np.linspace(-1.0, 2.0, channels * 6)).reshape(channels, 6)
+            x[0, 0], x[channels - 1, 5], x[channels // 2, 2] = payloads[:3]
+            x[channels // 2, 4] = payloads[3]
+            rows = F(np.arange(channels)).reshape(channels, 1)
+            rows[::2, 0] = payloads[4]
+            finite = F(np.linspace(-3.0, 1.0, channels * 6)).reshape(channels, 6)
+            sequences.append([x, finite, x[::-1].copy()])
+            sequences.append([finite, rows, finite])
+            sequences.append([rows, x[:1].copy(), finite])
+        infinities = np.tile(F([-np.inf, np.inf]), (channels, 1))
+        sequences.append([infinities, infinities, F(np.ones((channels, 2)))])
+        sequences.append([np.where(np.eye(channels, 4) > 0, F(-0.0), F(0.0)).astype(F)])
+    return sequences
+
+
+NAN_CONFIGS = {
+    "MinMaxObserver": [
+        {"qscheme": "per_tensor_affine"},
+        {"dtype": "qint8", "qscheme": "per_tensor_symmetric"},
+        {"dtype": "quint8", "qscheme": "per_tensor_symmetric"},
+    ],
+    "MovingAverageMinMaxObserver": [
+        {"qscheme": "per_tensor_affine", "averaging_constant": 0.25},
+        {"dtype": "qint8", "qscheme": "per_tensor_symmetric", "averaging_constant": 1.0},
+    ],
+    "PerChannelMinMaxObserver": [
+        {"dtype": "qint8", "qscheme": "per_channel_symmetric"},
+        {"qscheme": "per_channel_affine"},
+        {"qscheme": "per_channel_affine_float_qparams"},
+    ],
+    "MovingAveragePerChannelMinMaxObserver": [
+        {"qscheme": "per_channel_affine", "averaging_constant": 0.5},
+        {"dtype": "qint8", "qscheme": "per_channel_symmetric", "averaging_constant": 0.1},
+        {"qscheme": "per_channel_affine_float_qparams", "averaging_constant": 0.37},
+    ],
+    "HistogramObserver": [{"dtype": "qint8", "qscheme": "per_tensor_symmetric", "bins": 17}],
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "threads"),
+    # Two threads matter only where a tensor has more than 32,768 elements: the
+    # per-tensor sequences' 70,001-element tensors.
+    [(name, 1) for name in NAN_CONFIGS]
+    + [("MinMaxObserver", 2), ("MovingAverageMinMaxObserver", 2)],
+)
+def test_nan_payloads_match_torch(name: str, threads: int, same) -> None:
+    """Directed NaN inputs of several payloads and positions: state after every call and
+    qparams at the end, bit for bit (NaN payloads and zero signs included)."""
+    if name in PER_CHANNEL:
+        sequences = per_channel_nan_sequences()
+    elif name == "HistogramObserver":
+        # torch's search takes seconds per call (3.5 s on a NaN range): a few sequences
+        # cover the paths -- a NaN first call stores aminmax's NaN and poisons the
+        # observer, a NaN later leaves the state alone.
+        infinite = F([np.inf, -np.inf, 1.0])
+        sequences = [
+            [NAN_PAYLOADS[4:5]],
+            [_with_nans(40, [3, 37], NAN_PAYLOADS), F([1.0])],
+            [F([1.0, -2.0]), _with_nans(17, [16], NAN_PAYLOADS[1:]), infinite, F([5.0])],
+        ]
+    else:
+        sequences = per_tensor_nan_sequences()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for config in NAN_CONFIGS[name]:
+            for calls in sequences:
+                check_calls(name, config, calls, same)
+    finally:
+        torch.set_num_threads(previous)

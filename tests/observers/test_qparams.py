@@ -136,7 +136,21 @@ def test_inverted_range_is_refused() -> None:
 def test_nan_range_zero_point_wraps_like_torch(dtype, qmin, qmax, expected) -> None:
     # round(NaN).to(int32) is -2**31; qmin - (-2**31) wraps in int32, then the clamp.
     scale, zero_point = calculate_qparams(F(np.nan), F(np.nan), qmin, qmax, dtype)
-    assert np.isnan(scale).all() and zero_point.tolist() == [expected]
+    assert scale.view(np.uint32).tolist() == [0x7FC00000] and zero_point.tolist() == [expected]
+
+
+def test_nan_scale_payload_follows_the_max_with_eps() -> None:
+    # Per channel, torch.max(scale, eps) writes 0xFFFFFFFF in 16-float vector blocks and
+    # 0x7FC00000 in the scalar tail; the input's own payload does not survive.
+    mins = np.full(17, np.uint32(0x7F800001).view(F))
+    scale, _ = calculate_qparams(mins, F(np.ones(17)), -128, 127, "qint8", "per_channel_symmetric")
+    assert set(scale[:16].view(np.uint32).tolist()) == {0xFFFFFFFF}
+    assert scale[16].view(np.uint32) == 0x7FC00000
+    # float qparams: the scale falls back to 1, the zero point keeps min_val's NaN.
+    scale, zero_point = calculate_qparams(
+        mins[:2], F([1, 1]), 0, 255, "quint8", "per_channel_affine_float_qparams"
+    )
+    assert scale.tolist() == [1.0, 1.0] and set(zero_point.view(np.uint32)) == {0x7FC00001}
 
 
 def test_qint32_full_range() -> None:

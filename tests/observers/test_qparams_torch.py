@@ -25,6 +25,10 @@ from torch.ao.quantization import observer as torch_observer  # noqa: E402
 from torch.ao.quantization import utils as torch_utils  # noqa: E402
 
 F = np.float32
+# Quiet and signaling NaNs of both signs (torch's kernels keep, quiet or replace them).
+NAN_PAYLOADS = np.uint32(
+    [0x7FC00000, 0xFFC00000, 0x7FC12345, 0xFFD00001, 0x7F800001, 0xFFA00002, 0xFFFFFFFF]
+).view(F)
 CUSTOM_RANGES = {
     "quint8": [(0, 127), (0, 255), (0, 15), (0, 100)],
     "qint8": [(-127, 127), (-128, 127), (-64, 63), (-8, 7), (-100, 27)],
@@ -34,9 +38,10 @@ CUSTOM_RANGES = {
 
 
 def random_range(rng: np.random.Generator, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """min/max pairs of the kinds observers see: wide, one-signed, flat, tiny, huge, and
-    exact ties (integers times a power of two over a power-of-two-ish span)."""
-    kind = int(rng.integers(0, 9))
+    """min/max pairs of the kinds observers see: wide, one-signed, flat, zeros of both
+    signs, tiny, huge, exact ties (integers times a power of two over a power-of-two-ish
+    span), and ranges with NaNs of several payloads or infinities in some channels."""
+    kind = int(rng.integers(0, 11))
     magnitude = 10.0 ** rng.uniform(-7, 7, channels)
     if kind == 0:
         low, high = np.sort(rng.normal(size=(2, channels)) * magnitude, axis=0)
@@ -47,7 +52,8 @@ def random_range(rng: np.random.Generator, channels: int) -> tuple[np.ndarray, n
     elif kind == 3:
         low = high = rng.normal(size=channels) * magnitude
     elif kind == 4:
-        low, high = np.zeros(channels), np.zeros(channels)
+        low = rng.choice([0.0, -0.0], channels)
+        high = np.where(rng.integers(0, 2, channels) == 1, low, rng.choice([0.0, -0.0], channels))
     elif kind == 5:
         step = 2.0 ** rng.integers(-10, 5)
         low = -rng.integers(0, 400, channels) * step / 2
@@ -56,9 +62,15 @@ def random_range(rng: np.random.Generator, channels: int) -> tuple[np.ndarray, n
         low, high = np.sort(rng.normal(size=(2, channels)) * 1e-30, axis=0)
     elif kind == 7:
         low, high = np.sort(rng.normal(size=(2, channels)) * 1e37, axis=0)
-    else:
+    elif kind == 8:
         low = -rng.integers(1, 300, channels) * 2.0**-8
         high = rng.integers(1, 300, channels) * 2.0**-8
+    else:
+        low, high = F(np.sort(rng.normal(size=(2, channels)), axis=0))
+        specials = np.concatenate([NAN_PAYLOADS, F([np.inf, -np.inf])])
+        for bound in (low, high):
+            chosen = rng.integers(0, 2, channels) == 1
+            bound[chosen] = rng.choice(specials, int(chosen.sum()))
     return F(low), F(high)
 
 
@@ -93,15 +105,21 @@ def test_calculate_qparams_matches_observer_math(same) -> None:
             else torch_observer.MinMaxObserver
         )
         reference = cls(**kwargs)
-        channels = int(rng.integers(1, 6)) if per_channel else 1
+        # 17 and 40 channels reach the 16-float vector blocks of torch.min / torch.max.
+        channels = int(rng.choice([1, 2, 3, 4, 5, 17, 40])) if per_channel else 1
         low, high = random_range(rng, channels)
         if not per_channel:
             low, high = low.reshape(()), high.reshape(())
-        expected = reference._calculate_qparams(torch.from_numpy(low), torch.from_numpy(high))
         qmin, qmax = calculate_qmin_qmax(quant_min, quant_max, custom, dtype, reduce_range)
         assert (qmin, qmax) == (reference.quant_min, reference.quant_max)
-        actual = calculate_qparams(low, high, qmin, qmax, dtype, qscheme, eps, custom)
         where = f"{qscheme} {dtype} [{quant_min}, {quant_max}] rr={reduce_range} {low} {high}"
+        try:
+            expected = reference._calculate_qparams(torch.from_numpy(low), torch.from_numpy(high))
+        except AssertionError:  # an infinite min above a max
+            with pytest.raises(ValueError, match="min_val <= max_val"):
+                calculate_qparams(low, high, qmin, qmax, dtype, qscheme, eps, custom)
+            continue
+        actual = calculate_qparams(low, high, qmin, qmax, dtype, qscheme, eps, custom)
         same(actual[0], expected[0], f"scale {where}")
         same(actual[1], expected[1], f"zero_point {where}")
 
@@ -110,6 +128,9 @@ def test_special_ranges_match_observer_math(same) -> None:
     inf, nan = np.inf, np.nan
     pairs = [(-inf, 1.0), (1.0, inf), (-inf, inf), (nan, nan), (nan, 1.0), (0.0, 0.0)]
     pairs += [(-0.0, -0.0), (-3.4e38, 3.4e38), (1e-45, 1e-45), (-1e-45, 0.0)]
+    pairs += [(-0.0, 0.0), (1.0, nan), (inf, inf), (-inf, -inf)]
+    pairs += [(low, high) for low in NAN_PAYLOADS[::2] for high in NAN_PAYLOADS[1::2]]
+    pairs += [(p, 2.0) for p in NAN_PAYLOADS] + [(-2.0, p) for p in NAN_PAYLOADS]
     for dtype in ["quint8", "qint8", "qint32", "quint4x2"]:
         for qscheme in ["per_tensor_affine", "per_tensor_symmetric"]:
             reference = torch_observer.MinMaxObserver(
@@ -117,8 +138,11 @@ def test_special_ranges_match_observer_math(same) -> None:
             )
             qmin, qmax = reference.quant_min, reference.quant_max
             for low, high in pairs:
-                expected = reference._calculate_qparams(torch.tensor(low), torch.tensor(high))
-                actual = calculate_qparams(F(low), F(high), qmin, qmax, dtype, qscheme)
+                low, high = np.array(low, dtype=F), np.array(high, dtype=F)
+                expected = reference._calculate_qparams(
+                    torch.from_numpy(low.copy()), torch.from_numpy(high.copy())
+                )
+                actual = calculate_qparams(low, high, qmin, qmax, dtype, qscheme)
                 same(actual[0], expected[0], f"scale {dtype} {qscheme} [{low}, {high}]")
                 same(actual[1], expected[1], f"zero_point {dtype} {qscheme} [{low}, {high}]")
 
@@ -132,21 +156,27 @@ def test_determine_qparams_matches_torch(same) -> None:
                 ["per_tensor_affine", "per_channel_symmetric", "per_channel_affine_float_qparams"]
             )
         )
-        channels = 1 if qscheme.startswith("per_tensor") else int(rng.integers(1, 5))
+        channels = 1 if qscheme.startswith("per_tensor") else int(rng.choice([1, 2, 4, 17, 40]))
         low, high = random_range(rng, channels)
         qmin, qmax = calculate_qmin_qmax(None, None, False, dtype, False)
         eps = torch.tensor([float(EPS_F32)])
-        expected = torch_utils.determine_qparams(
-            torch.from_numpy(low),
-            torch.from_numpy(high),
-            qmin,
-            qmax,
-            getattr(torch, dtype),
-            eps,
-            False,
-            getattr(torch, qscheme),
-        )
-        actual = determine_qparams(low, high, qmin, qmax, dtype, EPS_F32, False, qscheme)
+        arguments = (low, high, qmin, qmax, dtype, EPS_F32, False, qscheme)
+        try:
+            expected = torch_utils.determine_qparams(
+                torch.from_numpy(low),
+                torch.from_numpy(high),
+                qmin,
+                qmax,
+                getattr(torch, dtype),
+                eps,
+                False,
+                getattr(torch, qscheme),
+            )
+        except AssertionError:  # an infinite min above a max
+            with pytest.raises(ValueError, match="min_val <= max_val"):
+                determine_qparams(*arguments)
+            continue
+        actual = determine_qparams(*arguments)
         same(actual[0], expected[0], f"scale {qscheme} {low} {high}")
         same(actual[1], expected[1], f"zero_point {qscheme} {low} {high}")
 
