@@ -12,8 +12,8 @@ Arithmetic follows torch's float32 tensor arithmetic operation by operation; whe
 torch kernel rounds or orders its work in its own way (``torch.sum``, ``histc``,
 ``linspace``, ``cumsum``, ``bincount``), or writes its own NaN payloads and signed
 zeros (``aminmax``, ``torch.min``/``torch.max`` of two tensors, ``+``/``-``), the model
-in :mod:`qemu.numerics.tensor_ops` is used. ``docs/numerics/observers.md`` cites the source of each step and the test that
-confirms it.
+in :mod:`qemu.numerics.tensor_ops` is used. ``docs/numerics/observers.md`` cites the
+source of each step and the test that confirms it.
 
 Examples
 --------

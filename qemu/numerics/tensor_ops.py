@@ -394,16 +394,15 @@ def _lane_fold(chunk: np.ndarray, minimum: bool) -> float:
     return lanes[0]
 
 
-def _all_reduce(flat: np.ndarray, threads: int, minimum: bool) -> np.float32:
-    """One output of ``aminmax_allreduce_kernel`` for a NaN-free tensor. Thread ranges
-    (:func:`parallel_chunks`) reduce separately, then combine in order with
-    ``min_impl``/``max_impl`` (``std::min``/``std::max``), which keep the earlier
-    range's value on ties."""
-    zero = flat == 0
-    if not zero.any() or np.signbit(flat[zero]).all() or not np.signbit(flat[zero]).any():
-        # No zero, or zeros of one sign: the extreme's bits do not depend on the order.
-        extreme = flat.min() if minimum else flat.max()
-        return np.float32(extreme)
+def _zero_extreme(flat: np.ndarray, threads: int, minimum: bool) -> np.float32:
+    """The zero ``aminmax_allreduce_kernel`` returns for a NaN-free tensor whose minimum
+    (or maximum) is zero. Thread ranges (:func:`parallel_chunks`) reduce separately,
+    then combine in order with ``min_impl``/``max_impl`` (``std::min``/``std::max``),
+    which keep the earlier range's value on ties."""
+    negative = np.signbit(flat[flat == 0])
+    if negative.all() or not negative.any():
+        # Zeros of one sign: the order cannot matter.
+        return np.float32(-0.0 if negative[0] else 0.0)
     result = None
     for start, stop in parallel_chunks(flat.size, threads):
         partial = _lane_fold(flat[start:stop], minimum)
@@ -435,7 +434,8 @@ def torch_aminmax(x: object, threads: int = 1) -> tuple[np.float32, np.float32]:
     flat = np.ravel(np.asarray(x, dtype=np.float32), order="C")
     if flat.size == 0:
         raise ValueError("x: aminmax of an empty tensor has no value (torch raises)")
-    if np.isnan(flat).any():
+    low, high = flat.min(), flat.max()  # NaN if any element is NaN
+    if np.isnan(low):
         if flat.size == 1:
             value = quiet_nan(flat[0])
         elif len(parallel_chunks(flat.size, threads)) > 1:
@@ -443,7 +443,11 @@ def torch_aminmax(x: object, threads: int = 1) -> tuple[np.float32, np.float32]:
         else:
             value = MASK_NAN_BITS.view(np.float32)
         return np.float32(value), np.float32(value)
-    return _all_reduce(flat, threads, True), _all_reduce(flat, threads, False)
+    if low == 0:
+        low = _zero_extreme(flat, threads, minimum=True)
+    if high == 0:
+        high = _zero_extreme(flat, threads, minimum=False)
+    return np.float32(low), np.float32(high)
 
 
 def torch_aminmax_rows(rows: object) -> tuple[np.ndarray, np.ndarray]:
