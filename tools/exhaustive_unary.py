@@ -21,6 +21,7 @@ aten_erf       (x*0.5)*(1+aten_erf_vec(x*f32(1/sqrt2)))    F.gelu(x) with oneDNN
 glibc_expf     libm.expf                                   the host libm's expf (ifunc-resolved)
 glibc_expm1f   libm.expm1f                                 the host libm's expm1f
 glibc_tanhf    libm.tanhf                                  the host libm's tanhf
+glibc_erf      libm.erf(float64(x) * M_SQRT1_2), float64    the host libm's double erf (qgelu tail)
 mkl_tanh       mkl.vml_tanh                                torch.tanh
 =============  ==========================================  ====================================
 """
@@ -38,7 +39,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = 1 << 22
 CHECKS = ["sleef_exp", "sleef_expm1", "sleef_tanh", "sleef_avx2", "aten_erf",
-          "glibc_expf", "glibc_expm1f", "glibc_tanhf", "mkl_tanh"]
+          "glibc_expf", "glibc_expm1f", "glibc_tanhf", "glibc_erf", "mkl_tanh"]
+_M_SQRT1_2 = 0.70710678118654752440
 _SQRT1_2 = np.float32(0.7071067811865476)
 _HALF = np.float32(0.5)
 _ONE = np.float32(1.0)
@@ -74,7 +76,7 @@ def _setup(check: str, impl: str):
         m = {"sleef_exp": T.sleef_expf_u10, "sleef_expm1": T.sleef_expm1f_u10,
              "sleef_tanh": T.sleef_tanhf_u10, "aten_erf": T.aten_erf_vec,
              "glibc_expf": T.glibc_expf, "glibc_expm1f": T.glibc_expm1f,
-             "glibc_tanhf": T.glibc_tanhf, "mkl_tanh": T.mkl_vml_tanh}
+             "glibc_tanhf": T.glibc_tanhf, "glibc_erf": T.glibc_erf, "mkl_tanh": T.mkl_vml_tanh}
         model = {k: _numba_map(f) for k, f in m.items() if k == check}
     else:
         from qemu.numerics import libm, mkl, sleef
@@ -82,7 +84,7 @@ def _setup(check: str, impl: str):
         model = {"sleef_exp": sleef.expf_u10, "sleef_expm1": sleef.expm1f_u10,
                  "sleef_tanh": sleef.tanhf_u10, "aten_erf": sleef.aten_erf_vec,
                  "glibc_expf": libm.expf, "glibc_expm1f": libm.expm1f,
-                 "glibc_tanhf": libm.tanhf, "mkl_tanh": mkl.vml_tanh}
+                 "glibc_tanhf": libm.tanhf, "glibc_erf": libm.erf, "mkl_tanh": mkl.vml_tanh}
     if check.startswith("sleef_") and check != "sleef_avx2":
         name = check.split("_")[1]
         pair = (model[check], oracles.sleef(f"Sleef_{name}f16_u10"))
@@ -103,6 +105,10 @@ def _setup(check: str, impl: str):
                 return torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
 
         pair = (gelu_model, gelu_torch)
+    elif check == "glibc_erf":
+        erf, host_erf = model[check], oracles.libm("erf", double=True)
+        pair = (lambda x: erf(x.astype(np.float64) * _M_SQRT1_2),
+                lambda x: host_erf(x.astype(np.float64) * _M_SQRT1_2))
     elif check.startswith("glibc_"):
         pair = (model[check], oracles.libm(check.split("_")[1]))
     else:
@@ -116,8 +122,8 @@ def _run_block(args):
     model, reference = _setup(check, impl)
     x = np.arange(start, start + BLOCK, dtype=np.uint64).astype(np.uint32).view(np.float32)
     with np.errstate(all="ignore"):
-        a = model(x).view(np.uint32)
-        b = reference(x).view(np.uint32)
+        a, b = model(x), reference(x)
+    a, b = (v.view(f"u{v.itemsize}") for v in (a, b))  # float64 for glibc_erf
     bad = np.flatnonzero(a != b)
     examples = [(int(x[i % x.size].view(np.uint32)), int(a[i]), int(b[i])) for i in bad[:5]]
     return check, bad.size, examples

@@ -473,3 +473,117 @@ def mkl_vml_tanh(x):
     h = _find(_HARD_X, mag)
     ybits = _HARD_Y[h] if h >= 0 else f32_bits(y)
     return f32_from_bits(ybits | (bits & np.uint32(0x80000000)))
+
+
+# ------------------------------------------------------------- glibc double exp / erf
+
+_EXP_H = _libm._EXP_H.copy()
+_EXP_T = _libm._EXP_T.copy()
+_EXP_INVLN2N = _libm._EXP_INVLN2N
+_EXP_NEGLN2HIN = _libm._EXP_NEGLN2HIN
+_EXP_NEGLN2LON = _libm._EXP_NEGLN2LON
+_EXP_C2 = _libm._EXP_C2
+_EXP_C3 = _libm._EXP_C3
+_EXP_C4 = _libm._EXP_C4
+_EXP_C5 = _libm._EXP_C5
+
+
+@njit(cache=True, error_model="numpy")
+def glibc_exp_fma(x):
+    """glibc 2.36 ``__exp_fma`` for float64 ``|x| < 512``; twin of ``qemu.numerics.libm._exp_fma``
+    (larger arguments are outside the model and return NaN)."""
+    if not abs(x) < 512.0:
+        return np.nan
+    if abs(x) < 2.0**-54:
+        return 1.0 + x
+    kd = fma(x, _EXP_INVLN2N, _SHIFT) - _SHIFT
+    r = fma(kd, _EXP_NEGLN2HIN, x)
+    r = fma(kd, _EXP_NEGLN2LON, r)
+    k = np.int64(kd)
+    idx = k & 127
+    scale = f64_from_bits(np.uint64(np.int64(f64_bits(_EXP_H[idx])) + ((k >> 7) << 52)))
+    r2 = r * r
+    tmp = fma(fma(r, _EXP_C3, _EXP_C2), r2, _EXP_T[idx] + r)
+    tmp = fma(r2 * r2, fma(r, _EXP_C5, _EXP_C4), tmp)
+    return fma(scale, tmp, scale)
+
+
+_ERX = _libm._ERX
+_EFX = _libm._EFX
+_PP = np.array(_libm._PP)
+_QQ = np.array(_libm._QQ)
+_PA = np.array(_libm._PA)
+_QA = np.array(_libm._QA)
+_RA = np.array(_libm._RA)
+_SA = np.array(_libm._SA)
+_RB = np.array(_libm._RB)
+_SB = np.array(_libm._SB)
+
+
+@njit(cache=True, error_model="numpy")
+def glibc_erf(x):
+    """glibc 2.36 double ``erf`` (fdlibm); twin of :func:`qemu.numerics.libm.erf`."""
+    hx = np.uint32(f64_bits(x) >> np.uint64(32))
+    ix = hx & np.uint32(0x7FFFFFFF)
+    neg = hx >= np.uint32(0x80000000)
+    if ix >= np.uint32(0x7FF00000):
+        if x != x:
+            return f64_from_bits(f64_bits(x) | np.uint64(0x0008000000000000))
+        return -1.0 if neg else 1.0
+    if ix < np.uint32(0x3FEB0000):
+        if ix < np.uint32(0x3E300000):
+            if ix < np.uint32(0x00800000):
+                return 0.0625 * (16.0 * x + (16.0 * _EFX) * x)
+            return x + _EFX * x
+        z = x * x
+        r1 = _PP[0] + z * _PP[1]
+        z2 = z * z
+        r2 = _PP[2] + z * _PP[3]
+        z4 = z2 * z2
+        s1 = 1.0 + z * _QQ[1]
+        s2 = _QQ[2] + z * _QQ[3]
+        s3 = _QQ[4] + z * _QQ[5]
+        r = r1 + z2 * r2 + z4 * _PP[4]
+        s = s1 + z2 * s2 + z4 * s3
+        return x + x * (r / s)
+    if ix < np.uint32(0x3FF40000):
+        s = abs(x) - 1.0
+        s2 = s * s
+        s4 = s2 * s2
+        s6 = s4 * s2
+        p = (_PA[0] + s * _PA[1]) + s2 * (_PA[2] + s * _PA[3]) + s4 * (_PA[4] + s * _PA[5]) \
+            + s6 * _PA[6]
+        q = (1.0 + s * _QA[1]) + s2 * (_QA[2] + s * _QA[3]) + s4 * (_QA[4] + s * _QA[5]) \
+            + s6 * _QA[6]
+        return -_ERX - p / q if neg else _ERX + p / q
+    if ix >= np.uint32(0x40180000):
+        return 1e-300 - 1.0 if neg else 1.0 - 1e-300
+    a = abs(x)
+    s = 1.0 / (a * a)
+    s2 = s * s
+    s4 = s2 * s2
+    s6 = s4 * s2
+    if ix < np.uint32(0x4006DB6E):
+        big_r = (_RA[0] + s * _RA[1]) + s2 * (_RA[2] + s * _RA[3]) \
+            + s4 * (_RA[4] + s * _RA[5]) + s6 * (_RA[6] + s * _RA[7])
+        big_s = (1.0 + s * _SA[1]) + s2 * (_SA[2] + s * _SA[3]) + s4 * (_SA[4] + s * _SA[5]) \
+            + s6 * (_SA[6] + s * _SA[7]) + (s4 * s4) * _SA[8]
+    else:
+        big_r = (_RB[0] + s * _RB[1]) + s2 * (_RB[2] + s * _RB[3]) \
+            + s4 * (_RB[4] + s * _RB[5]) + s6 * _RB[6]
+        big_s = (1.0 + s * _SB[1]) + s2 * (_SB[2] + s * _SB[3]) + s4 * (_SB[4] + s * _SB[5]) \
+            + s6 * (_SB[6] + s * _SB[7])
+    z = f64_from_bits(f64_bits(a) & np.uint64(0xFFFFFFFF00000000))
+    r = glibc_exp_fma(-z * z - 0.5625) * glibc_exp_fma((z - a) * (z + a) + big_r / big_s)
+    return r / a - 1.0 if neg else 1.0 - r / a
+
+
+_M_SQRT1_2 = 0.70710678118654752440
+
+
+@njit(cache=True, error_model="numpy")
+def aten_qgelu_scalar_dy(x):
+    """``value_dy`` of ``qgelu_kernel``'s scalar lambda rounded to float; twin of
+    :func:`qemu.numerics.aten_float.aten_qgelu_scalar_dy`."""
+    xd = np.float64(x)
+    return np.float32((xd * 0.5) * (1.0 + glibc_erf(xd * _M_SQRT1_2)))

@@ -80,6 +80,36 @@ def test_glibc_models_match_host_libm(name, model, bounds):
     assert same_bits(model(x), native_oracles.libm(name)(x)).all()
 
 
+@pytest.mark.skipif(not _host_is_modelled(), reason="models glibc 2.36 on an FMA+AVX2 host")
+def test_glibc_double_erf_matches_host_libm():
+    rng = np.random.default_rng(13)
+    x = np.concatenate([sample(N, -9, 9, seed=14).astype(np.float64) * 0.70710678118654752440,
+                        rng.uniform(-7, 7, N)])
+    got = libm.erf(x)
+    want = native_oracles.libm("erf", double=True)(x)
+    assert (got.view(np.uint64) == want.view(np.uint64)).all()
+
+
+def test_quantized_gelu_scalar_tail():
+    """Short qint8 tensors (< 64 elements) run only qgelu_kernel's scalar lambda:
+    dequantize_val, the double GELU, quantize_val (zero point added before rounding)."""
+    rng = np.random.default_rng(15)
+    codes = np.arange(-128, 128)
+    for _ in range(50):
+        scale = float(rng.choice([2.0 ** -int(rng.integers(2, 8)), rng.uniform(0.005, 0.2)]))
+        zp = int(rng.integers(-20, 20))
+        for start in range(0, 256, 40):
+            c = codes[start : start + 40]
+            qx = torch._make_per_tensor_quantized_tensor(
+                torch.from_numpy(c.astype(np.int8)), scale, zp
+            )
+            got = torch.nn.functional.gelu(qx).int_repr().numpy()
+            x = np.float32(scale) * (c - zp).astype(np.float32)
+            y = aten_float.aten_qgelu_scalar_dy(x)
+            q = np.rint((y * (np.float32(1.0) / np.float32(scale))).astype(np.float32) + np.float32(zp))
+            assert (np.clip(q, -128, 127).astype(np.int8) == got).all()
+
+
 def test_mkl_tanh_sampled_and_tabulated():
     flip, hard_x, _ = mkl._table()
     x = np.concatenate([sample(N, -9, 9, seed=6), flip.view(np.float32), hard_x.view(np.float32)])
