@@ -5,10 +5,11 @@ import doctest
 import numpy as np
 import pytest
 
+from qemu.backends.numba import transcendental
 from qemu.numerics import aten_float, float64, libm, mkl, sleef
 
 
-MODULES = [aten_float, float64, libm, mkl, sleef]
+MODULES = [aten_float, float64, libm, mkl, sleef, transcendental]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
