@@ -4,9 +4,11 @@ Usage::
 
     .venv/bin/python tools/exhaustive_unary.py [CHECK ...] [--impl numpy|numba] [--workers 2]
 
-With no CHECK, every check runs. Needs torch==2.13.0 (and this host's glibc for the glibc
-checks). Wall time on the 2-core dev host: ``--impl numba`` about 25 minutes for everything,
-``--impl numpy`` about 3 hours. Results are in ``docs/numerics/transcendental.md``.
+With no CHECK, every check runs. Needs torch==2.13.0 (and glibc 2.36 on an FMA host for the
+glibc checks). ``--impl numba`` takes about 40 minutes for everything on the (loaded) 2-core
+dev host; ``--impl numpy`` is much slower because the models emulate every FMA (roughly two
+hours of CPU per two cores for the float functions, four more for ``glibc_erf``). Results are
+in ``docs/numerics/transcendental.md``.
 
 Checks (model vs reference, bit patterns compared, NaN included):
 

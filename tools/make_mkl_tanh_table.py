@@ -1,6 +1,6 @@
 """Build qemu/numerics/data/mkl_tanh.npz, the exception table of :mod:`qemu.numerics.mkl`.
 
-Usage (about 6 minutes on 2 cores; needs torch==2.13.0 and mpmath)::
+Usage (about 8 minutes, one core; needs torch==2.13.0 and mpmath)::
 
     .venv/bin/python tools/make_mkl_tanh_table.py [--out qemu/numerics/data/mkl_tanh.npz]
 

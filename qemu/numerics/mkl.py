@@ -8,7 +8,7 @@ this module does not reproduce its algorithm: it reproduces its *results*, measu
 float32 inputs (``tools/make_mkl_tanh_table.py``, ``tools/exhaustive_unary.py``):
 
 * the result is the correctly rounded tanh, except for a set of inputs whose exact tanh lies
-  within 0.014 ulp of a float32 rounding midpoint, where MKL returns the float on the other
+  within 0.0131 ulp of a float32 rounding midpoint, where MKL returns the float on the other
   side of the exact value (the ``flip`` set);
 * ``tanh(-x) == -tanh(x)`` bit for bit, and a NaN comes back as the quieted input.
 
