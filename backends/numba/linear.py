@@ -68,7 +68,7 @@ def _linear(
     relu: bool,
 ) -> QTensor:
     out_features, in_features = weight.shape
-    columns = input.codes.reshape(1, -1, in_features)
+    columns = input.codes.reshape(1, int(np.prod(input.shape[:-1])), in_features)
     if ctx.engine.is_qnnpack:
         packed = prepack_qnnpack(weight)
         acc = accumulators(columns, packed, input.q_zero_point(), False)

@@ -5,6 +5,7 @@ engine that this host does not run natively is reached.
 """
 
 from qemu.backends.torch import (  # noqa: F401
+    batch,
     conv,
     linear,
     quantize,  # noqa: F401
