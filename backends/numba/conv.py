@@ -19,8 +19,10 @@ from qemu.ops.conv import (
     directconv_accumulators,
     fbgemm_conv_path,
     finish_conv,
+    forward_padding,
     gather_columns,
     grouped_columns,
+    padded_channels_last,
     prepack_fbgemm_conv,
     prepack_qnnpack_conv,
 )
@@ -76,28 +78,18 @@ def depthwise_accumulators(padded, codes, taps, stride, output_size, multiplier,
 
 
 def _depthwise(x, packed, zero_point, geometry, kernel, output_size) -> np.ndarray:
-    dims = len(kernel)
-    lead = 3 - dims  # 2-D as 3-D with a depth of 1
-    padding = (0,) * lead + geometry.padding
-    stride = np.array((1,) * lead + geometry.stride, dtype=np.int64)
-    spatial = (1,) * lead + x.shape[2:]
-    padded = np.full(
-        (x.shape[0],) + tuple(s + 2 * p for s, p in zip(spatial, padding, strict=True))
-        + (x.shape[1],),
-        zero_point,
-        dtype=np.uint8,
-    )  # fmt: skip
-    inner = tuple(slice(p, p + s) for s, p in zip(spatial, padding, strict=True))
-    padded[(slice(None), *inner)] = np.moveaxis(x, 1, -1).reshape(
-        (x.shape[0],) + spatial + (x.shape[1],)
-    )
-    taps = np.array(list(itertools.product(*(range(k) for k in (1,) * lead + kernel))))
+    before, after = forward_padding(geometry, x.shape[2:], kernel, output_size)
+    padded = padded_channels_last(x, zero_point, before, after)
+    lead = 3 - len(kernel)  # 2-D as 3-D with a depth of 1
+    padded = padded.reshape(padded.shape[:1] + (1,) * lead + padded.shape[1:])
+    full_kernel = (1,) * lead + tuple(kernel)
+    taps = np.array(list(itertools.product(*(range(k) for k in full_kernel))), dtype=np.int64)
     codes = packed.codes.reshape(-1, taps.shape[0]).astype(np.int32)
     return depthwise_accumulators(
         padded,
         codes,
-        taps.astype(np.int64),
-        stride,
+        taps,
+        np.array((1,) * lead + geometry.stride, dtype=np.int64),
         np.array((1,) * lead + tuple(output_size), dtype=np.int64),
         codes.shape[0] // x.shape[1],
         np.int64(zero_point),

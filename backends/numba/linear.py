@@ -35,7 +35,7 @@ def accumulators(columns: np.ndarray, packed, input_zero_point: int, saturating_
             for g in range(packed.groups)
         ]
     )
-    return corrected_accumulators(raw, row_sums(columns), input_zero_point, packed)
+    return corrected_accumulators(raw, row_sums(columns, packed), input_zero_point, packed)
 
 
 def fbgemm_output(acc, packed, input_scale, bias, scale, zero_point, relu) -> np.ndarray:

@@ -134,11 +134,11 @@ def cvt_f32_to_i32(x) -> np.ndarray:
     >>> cvt_f32_to_i32(np.float32([2.5, 3e9, np.nan, -np.inf])).tolist()
     [2, -2147483648, -2147483648, -2147483648]
     """
-    r = np.rint(np.asarray(x, dtype=np.float32).astype(np.float64))
-    ok = (r >= INT32_MIN) & (r <= INT32_MAX)  # False for NaN
-    out = np.full(r.shape, INT32_MIN, dtype=np.int32)
-    out[ok] = r[ok]
-    return out
+    # rint is exact in float32, and float32 holds both -2^31 and 2^31 exactly.
+    with np.errstate(invalid="ignore"):
+        r = np.rint(np.asarray(x, dtype=np.float32))
+        ok = (r >= np.float32(INT32_MIN)) & (r < np.float32(2.0**31))  # False for NaN
+    return np.where(ok, r, np.float32(INT32_MIN)).astype(np.int32)
 
 
 def trunc_f64_to_i64(x) -> np.ndarray:

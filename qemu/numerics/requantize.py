@@ -30,7 +30,6 @@ from qemu.numerics.float32 import (
     cvt_f32_to_i32,
     f32,
     fma_f32,
-    saturate_i16,
 )
 
 QUINT8_MIN = 0
@@ -47,7 +46,9 @@ def saturate_to_quint8(rounded, output_zero_point: int, output_min: int, output_
     >>> saturate_to_quint8(np.array([-2**31, 5, 40000]), 10, 10, 255).tolist()
     [10, 15, 255]
     """
-    shifted = saturate_i16(saturate_i16(rounded) + int(output_zero_point))
+    # The second int16 saturation (of the sum) cannot matter: the uint8 clamp that
+    # follows lies inside the int16 range.
+    shifted = np.clip(rounded, -32768, 32767).astype(np.int32) + np.int32(output_zero_point)
     return np.clip(shifted, output_min, output_max).astype(np.uint8)
 
 

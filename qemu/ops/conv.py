@@ -117,16 +117,61 @@ class ConvGeometry:
         return np.where(valid, index, input_size)
 
 
+def padded_channels_last(x: np.ndarray, zero_point: int, before, after) -> np.ndarray:
+    """Activations (N, C, *S) as (N, *S', C) uint8 with ``before[d]`` / ``after[d]``
+    entries of ``zero_point`` around spatial dimension ``d``: what out-of-image taps
+    read (``PackAWithIm2Col`` fills them with the activation zero point)."""
+    batch, channels = x.shape[:2]
+    spatial = x.shape[2:]
+    shape = tuple(s + b + a for s, b, a in zip(spatial, before, after, strict=True))
+    padded = np.full((batch, *shape, channels), zero_point, dtype=np.uint8)
+    inner = tuple(slice(b, b + s) for s, b in zip(spatial, before, strict=True))
+    padded[(slice(None), *inner)] = np.moveaxis(x, 1, -1)
+    return padded
+
+
+def tap_views(padded: np.ndarray, geometry: ConvGeometry, kernel, output_size):
+    """For a forward convolution over :func:`padded_channels_last` activations: each tap's
+    (N, *O, C) view of what the output positions read, taps in raster order."""
+    for offsets in itertools.product(*(range(k) for k in kernel)):
+        window = tuple(
+            slice(k * d, k * d + s * (o - 1) + 1, s)
+            for k, d, s, o in zip(
+                offsets, geometry.dilation, geometry.stride, output_size, strict=True
+            )
+        )
+        yield padded[(slice(None), *window)]
+
+
+def forward_padding(geometry: ConvGeometry, spatial, kernel, output_size):
+    """(before, after) zero-point padding a forward convolution reads: the padding, and
+    past the end whatever the output size reaches (fbgemm's truncated output size can
+    reach past the padding)."""
+    after = tuple(
+        max(p, (o - 1) * s + (k - 1) * d + 1 - size - p)
+        for p, s, k, d, size, o in zip(
+            geometry.padding, geometry.stride, kernel, geometry.dilation, spatial, output_size,
+            strict=True,
+        )
+    )  # fmt: skip
+    return geometry.padding, after
+
+
 def gather_columns(x: np.ndarray, zero_point: int, geometry: ConvGeometry, kernel, output_size):
     """im2col: for activations ``x`` (N, C, *S) uint8, the (N * P, T, C) uint8 array of
     what each of the P output positions sees through each of the T taps (raster
     order), out-of-image taps holding ``zero_point``."""
     batch, channels = x.shape[:2]
     spatial = x.shape[2:]
-    padded = np.full(
-        (batch,) + tuple(s + 1 for s in spatial) + (channels,), zero_point, dtype=np.uint8
-    )
-    padded[(slice(None),) + tuple(slice(0, s) for s in spatial)] = np.moveaxis(x, 1, -1)
+    positions, taps = batch * int(np.prod(output_size)), int(np.prod(kernel))
+    if not geometry.transposed:
+        before, after = forward_padding(geometry, spatial, kernel, output_size)
+        padded = padded_channels_last(x, zero_point, before, after)
+        columns = np.empty((batch, *output_size, taps, channels), dtype=np.uint8)
+        for t, view in enumerate(tap_views(padded, geometry, kernel, output_size)):
+            columns[..., t, :] = view
+        return columns.reshape(positions, taps, channels)
+    padded = padded_channels_last(x, zero_point, (0,) * len(spatial), (1,) * len(spatial))
     dims = geometry.spatial_dims
     indices = []
     for d in range(dims):
@@ -134,8 +179,7 @@ def gather_columns(x: np.ndarray, zero_point: int, geometry: ConvGeometry, kerne
         shape = [1] * (2 * dims)
         shape[d], shape[dims + d] = index.shape
         indices.append(index.reshape(shape))
-    columns = padded[(slice(None), *indices)]
-    return columns.reshape(batch * int(np.prod(output_size)), int(np.prod(kernel)), channels)
+    return padded[(slice(None), *indices)].reshape(positions, taps, channels)
 
 
 def grouped_columns(columns: np.ndarray, groups: int) -> np.ndarray:
@@ -242,54 +286,64 @@ def fbgemm_conv_path(
 
 
 def depthwise_accumulators(
-    columns: np.ndarray, packed: FbgemmPackedWeight, input_zero_point: int
+    x: np.ndarray,
+    packed: FbgemmPackedWeight,
+    input_zero_point: int,
+    geometry: ConvGeometry,
+    kernel,
+    output_size,
 ) -> np.ndarray:
     """fbgemm's depthwise kernel (``GenerateI8Depthwise.cc``; every host runs its AVX2
     code): per output channel ``oc`` reading input channel ``c = oc // m``
     (``m = OC / C``, 1 or 2), the taps are taken in raster order two at a time and
     each pair's products are added in saturating int16 (``vpmaddubsw``; an odd last
     tap pairs with zero); the activation sums over the taps saturate at 32,767
-    (``vpaddsw``). ``columns`` (M, T, C) gives int64 (M, OC) holding int32 values.
+    (``vpaddsw``). Out-of-image taps read the zero point. ``x`` (N, C, *S) gives int64
+    (N * P, OC) holding int32 values.
     """
-    rows, taps, channels = columns.shape
-    codes = packed.codes.reshape(-1, taps).astype(np.int64)  # (OC, T): groups of one channel
-    multiplier = codes.shape[0] // channels
-    source = np.arange(codes.shape[0]) // multiplier  # input channel of each output channel
-    activations = columns.astype(np.float32)
-    raw = np.zeros((rows, codes.shape[0]), dtype=np.float32)  # exact: |sum| < 2^24
-    for t in range(taps):
-        raw += activations[:, t, source] * codes[:, t].astype(np.float32)
-    raw = raw.astype(np.int64)
-    raw += _depthwise_pair_corrections(columns, codes, source)
-    sums = np.minimum(columns.sum(axis=1, dtype=np.int64), _INT16_MAX)[:, source]
-    acc = raw - int(input_zero_point) * packed.col_offsets - sums * packed.zero_points
+    channels = x.shape[1]
+    before, after = forward_padding(geometry, x.shape[2:], kernel, output_size)
+    padded = padded_channels_last(x, input_zero_point, before, after)
+    taps = list(tap_views(padded, geometry, kernel, output_size))
+    codes = packed.codes.reshape(channels, -1, len(taps))  # (C, m, T): oc = c * m + j
+    multiplier = codes.shape[1]
+    raw = np.zeros((*taps[0].shape, multiplier), dtype=np.float32)  # exact: |sum| < 2^24
+    for t, view in enumerate(taps):
+        activations = view.astype(np.float32)[..., None]
+        raw += activations * codes[:, :, t].astype(np.float32)
+    raw = raw.reshape(-1, channels * multiplier).astype(np.int64)
+    raw += _depthwise_pair_corrections(taps, codes, padded.reshape(-1, channels).max(axis=0))
+    acc = raw - int(input_zero_point) * packed.col_offsets
+    if packed.zero_points.any():
+        sums = np.zeros(taps[0].shape, dtype=np.int32)
+        for view in taps:
+            sums += view
+        sums = np.minimum(sums.reshape(-1, channels), _INT16_MAX).astype(np.int64)
+        acc -= np.repeat(sums, multiplier, axis=1) * packed.zero_points
     return wrap_i32(acc).astype(np.int64)
 
 
-def _depthwise_pair_corrections(
-    columns: np.ndarray, codes: np.ndarray, source: np.ndarray
-) -> np.ndarray:
-    """``sat16(pair) - pair`` summed over the tap pairs, for the (pair, channel) cells
-    whose data could leave the int16 range at all (bounded by the largest activation
-    each tap sees)."""
-    rows, taps, _ = columns.shape
-    correction = np.zeros((rows, codes.shape[0]), dtype=np.int64)
-    largest = columns.max(axis=0).astype(np.int64)[:, source] if rows else None
-    for first in range(0, taps, 2):
-        pair_taps = [first] if first + 1 == taps else [first, first + 1]
-        if rows == 0:
-            break
-        w = codes[:, pair_taps]  # (OC, 1 or 2)
-        top = largest[pair_taps]  # (1 or 2, OC)
-        high = (top * np.maximum(w.T, 0)).sum(axis=0)
-        low = (top * np.minimum(w.T, 0)).sum(axis=0)
-        risky = np.flatnonzero((high > 32767) | (low < -32768))
-        if risky.size == 0:
+def _depthwise_pair_corrections(taps, codes: np.ndarray, largest: np.ndarray) -> np.ndarray:
+    """``sat16(pair) - pair`` summed over the tap pairs, computed only for the (pair,
+    channel) cells where the channel's largest activation could leave the int16 range."""
+    channels, multiplier, tap_count = codes.shape
+    correction = np.zeros((taps[0].size // channels, channels, multiplier), dtype=np.int64)
+    weights = codes.astype(np.int64)
+    top = largest.astype(np.int64)[:, None]
+    for first in range(0, tap_count, 2):
+        pair = [first] if first + 1 == tap_count else [first, first + 1]
+        w = weights[:, :, pair]  # (C, m, 1 or 2)
+        high = top * np.maximum(w, 0).sum(axis=-1)
+        low = top * np.minimum(w, 0).sum(axis=-1)
+        risky_c, risky_j = np.nonzero((high > 32767) | (low < -32768))
+        if risky_c.size == 0:
             continue
-        a = columns[:, pair_taps][:, :, source[risky]].astype(np.int64)  # (M, 1|2, R)
-        pair = (a * w[risky].T[None]).sum(axis=1)
-        correction[:, risky] += np.clip(pair, -32768, 32767) - pair
-    return correction
+        sums = 0
+        for tap in pair:
+            a = taps[tap].reshape(-1, channels)[:, risky_c].astype(np.int64)
+            sums = sums + a * weights[risky_c, risky_j, tap]
+        correction[:, risky_c, risky_j] += np.clip(sums, -32768, 32767) - sums
+    return correction.reshape(correction.shape[0], -1)
 
 
 def directconv_accumulators(
@@ -771,8 +825,7 @@ def _conv_reference(
     out_channels = packed.codes.shape[0] * packed.codes.shape[1]
     path = fbgemm_conv_path(geometry, in_channels, out_channels, kernel)
     if path == "depthwise":
-        columns = gather_columns(x, za, geometry, kernel, output_size)
-        acc = depthwise_accumulators(columns, packed, za)
+        acc = depthwise_accumulators(x, packed, za, geometry, kernel, output_size)
     elif path == "directconv" and x.shape[0] == 1:
         acc = directconv_accumulators(x, packed, weight, za, geometry, output_size)
     else:  # im2col, pointwise, groupwise (same numerics), directconv on an empty batch

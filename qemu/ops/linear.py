@@ -324,24 +324,28 @@ def raw_gemm_sums(columns: np.ndarray, packed, saturating_pairs: bool) -> np.nda
 
 
 def corrected_accumulators(
-    raw: np.ndarray, row_offsets: np.ndarray, input_zero_point: int, packed
+    raw: np.ndarray, row_offsets: np.ndarray | None, input_zero_point: int, packed
 ) -> np.ndarray:
     """fbgemm's zero-point corrections in wrapping int32,
     ``raw - za * col_offsets[n] - row_offsets[m] * zw[n]``, with the output channels
     of the groups side by side: (G, M, N/G) raw sums and (G, M) row offsets (sums of
     each group's activation row) give int64 (M, N) holding int32 values. With exact raw
     sums this is ``sum_k (a - za)(w - zw)`` modulo 2^32, qnnpack's accumulation too.
+    ``row_offsets`` is ``None`` when every weight zero point is 0 (fbgemm skips them).
     """
     groups, rows, per_group = raw.shape
     col_offsets = packed.col_offsets.reshape(groups, 1, per_group)
-    zero_points = packed.zero_points.reshape(groups, 1, per_group)
-    acc = raw - int(input_zero_point) * col_offsets - row_offsets[:, :, None] * zero_points
+    acc = raw - int(input_zero_point) * col_offsets
+    if row_offsets is not None:
+        acc -= row_offsets[:, :, None] * packed.zero_points.reshape(groups, 1, per_group)
     return wrap_i32(acc.transpose(1, 0, 2).reshape(rows, groups * per_group)).astype(np.int64)
 
 
-def row_sums(columns: np.ndarray) -> np.ndarray:
+def row_sums(columns: np.ndarray, packed) -> np.ndarray | None:
     """The activation row sums fbgemm's A packing computes (``PackAWithRowOffset``),
-    int64 (G, M)."""
+    int64 (G, M); ``None`` where every weight zero point is 0 and they cannot matter."""
+    if not packed.zero_points.any():
+        return None
     return columns.sum(axis=-1, dtype=np.int64)
 
 
@@ -351,7 +355,7 @@ def gemm_accumulators(
     """The int32 accumulators (before any int32 bias) of a grouped u8 x s8 GEMM with
     the zero-point corrections: (G, M, K) uint8 columns give int64 (M, N)."""
     raw = raw_gemm_sums(columns, packed, saturating_pairs)
-    return corrected_accumulators(raw, row_sums(columns), input_zero_point, packed)
+    return corrected_accumulators(raw, row_sums(columns, packed), input_zero_point, packed)
 
 
 # -- requantization -------------------------------------------------------------------
@@ -524,7 +528,7 @@ def _linear_reference(
     relu: bool,
 ) -> QTensor:
     out_features, in_features = weight.shape
-    columns = input.codes.reshape(1, -1, in_features)
+    columns = input.codes.reshape(1, int(np.prod(input.shape[:-1])), in_features)
     if ctx.engine.is_qnnpack:
         packed = prepack_qnnpack(weight)
         acc = gemm_accumulators(columns, packed, input.q_zero_point(), False)
