@@ -1,11 +1,15 @@
-"""``python -m benchmarks [rows...] [--backends numpy,numba] [--seconds S]``: time
-qemu's backends and torch fbgemm on each row, print the times and the ratios
-qemu / torch (lower is faster), after checking that the results are bit-exact."""
+"""``python -m benchmarks [rows...] [--backends numpy,numba] [--seconds S] [--threads N]``:
+time qemu's backends and torch fbgemm on each row, print the times and the ratios
+qemu / torch (lower is faster), after checking that the results are bit-exact.
+
+``--threads N`` gives torch, numba and the BLAS under NumPy the same N threads (on a
+busy machine, 1 thread each gives the steadiest ratios)."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import time
 import warnings
@@ -43,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("rows", nargs="*", help=f"rows to run (default all): {', '.join(benchmarks.ROWS)}")
     parser.add_argument("--backends", default="numpy,numba")
     parser.add_argument("--seconds", type=float, default=2.0, help="timing budget per call kind")
+    parser.add_argument("--threads", type=int, help="threads for torch, numba and BLAS alike")
     args = parser.parse_args(argv)
+    if args.threads:  # before NumPy's BLAS starts its thread pool
+        for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[variable] = str(args.threads)
+        os.environ["NUMBA_NUM_THREADS"] = str(args.threads)
     unknown = [r for r in args.rows if r not in benchmarks.ROWS]
     if unknown:
         parser.error(f"unknown rows {unknown}; known: {', '.join(benchmarks.ROWS)}")
@@ -51,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=UserWarning)
     import torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     header = f"{'row':<28}{'torch fbgemm':>14}" + "".join(f"{b:>12}{'ratio':>8}" for b in backends)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; times per call")
     print(header)

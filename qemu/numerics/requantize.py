@@ -111,10 +111,40 @@ def requantize_fbgemm(
             summed = acc_float + f32(bias) / act_times_w_scale
         else:
             reciprocal = np.float32(1.0 / np.float64(act_times_w_scale[0]))
-            summed = fma_f32(np.broadcast_to(f32(bias), acc_float.shape), reciprocal, acc_float)
+            summed = _fused_bias(acc_float, f32(bias), reciprocal)
         scaled = summed * (multiplier if per_channel else multiplier[0])
     lower = int(output_zero_point) if relu else QUINT8_MIN
     return saturate_to_quint8(cvt_f32_to_i32(scaled), output_zero_point, lower, QUINT8_MAX)
+
+
+def _fused_bias(acc_float: np.ndarray, bias: np.ndarray, reciprocal: np.float32) -> np.ndarray:
+    """``fma(bias, reciprocal, acc_float)`` (bias per output channel, last axis), fast.
+
+    ``bias * reciprocal`` is exact in float64, and so is its sum with an int32-valued
+    float rounded once to float64; the conversion to float32 then rounds a second
+    time, which can differ from the FMA's single rounding only where the float64 sum
+    lies exactly halfway between two float32 values -- those lanes (and every lane
+    when a product is non-finite or outside [2^-126, 2^126], where float32's
+    subnormal or overflow range could be reached) go to :func:`fma_f32`.
+    """
+    products = bias.astype(np.float64) * np.float64(reciprocal)
+    magnitudes = np.abs(products)
+    if not np.all((magnitudes == 0) | ((magnitudes >= 2.0**-126) & (magnitudes < 2.0**126))):
+        return fma_f32(np.broadcast_to(bias, acc_float.shape), reciprocal, acc_float)
+    total = acc_float.astype(np.float64)
+    total += products
+    summed = total.astype(np.float32)
+    halfway = (total.view(np.int64) & _F32_DROPPED_BITS) == _F32_HALFWAY_BITS
+    if halfway.any():
+        lanes_bias = np.broadcast_to(bias, acc_float.shape)[halfway]
+        summed[halfway] = fma_f32(lanes_bias, reciprocal, acc_float[halfway])
+    return summed
+
+
+# float64 keeps 29 more fraction bits than float32; a float64 halfway between two
+# float32 values has exactly the top one of them set.
+_F32_DROPPED_BITS = np.int64((1 << 29) - 1)
+_F32_HALFWAY_BITS = np.int64(1 << 28)
 
 
 # -- qnnpack --------------------------------------------------------------------------

@@ -307,11 +307,14 @@ def depthwise_accumulators(
     taps = list(tap_views(padded, geometry, kernel, output_size))
     codes = packed.codes.reshape(channels, -1, len(taps))  # (C, m, T): oc = c * m + j
     multiplier = codes.shape[1]
-    raw = np.zeros((*taps[0].shape, multiplier), dtype=np.float32)  # exact: |sum| < 2^24
+    weights = codes.astype(np.float32)
+    raw = np.zeros((multiplier, *taps[0].shape), dtype=np.float32)  # exact: |sum| < 2^24
+    product = np.empty(taps[0].shape, dtype=np.float32)
     for t, view in enumerate(taps):
-        activations = view.astype(np.float32)[..., None]
-        raw += activations * codes[:, :, t].astype(np.float32)
-    raw = raw.reshape(-1, channels * multiplier).astype(np.int64)
+        for j in range(multiplier):
+            np.multiply(view, weights[:, j, t], out=product)
+            raw[j] += product
+    raw = np.moveaxis(raw, 0, -1).reshape(-1, channels * multiplier).astype(np.int64)
     raw += _depthwise_pair_corrections(taps, codes, padded.reshape(-1, channels).max(axis=0))
     acc = raw - int(input_zero_point) * packed.col_offsets
     if packed.zero_points.any():
@@ -340,7 +343,7 @@ def _depthwise_pair_corrections(taps, codes: np.ndarray, largest: np.ndarray) ->
             continue
         sums = 0
         for tap in pair:
-            a = taps[tap].reshape(-1, channels)[:, risky_c].astype(np.int64)
+            a = taps[tap][..., risky_c].reshape(-1, risky_c.size).astype(np.int64)
             sums = sums + a * weights[risky_c, risky_j, tap]
         correction[:, risky_c, risky_j] += np.clip(sums, -32768, 32767) - sums
     return correction.reshape(correction.shape[0], -1)

@@ -11,6 +11,7 @@ import qemu.ops
 from qemu.numerics.float32 import fma_f32
 from qemu.numerics.int8gemm import CENTERED_FLOAT32_EXACT_K, gemm_u8s8_exact
 from qemu.numerics.requantize import (
+    _fused_bias,
     fbgemm_requantization_params,
     qnnpack_requantization_scales,
     quantize_bias_qnnpack,
@@ -91,6 +92,19 @@ def test_fbgemm_per_tensor_bias_is_fused():
     )
     expected = saturate_to_quint8(np.rint(fused).astype(np.int64), 0, 0, 255)
     assert_bitexact(codes[0], expected)
+
+
+def test_fused_bias_fast_path_catches_double_rounding():
+    # acc + bias * rcp = 2^30 + 128 + 64 - 2^-24: float64 rounds it onto the float32
+    # midpoint 2^30 + 192, whose tie then goes up to 2^30 + 256; one rounding stays at
+    # 2^30 + 128.
+    acc = np.float32([[2**30 + 128]])
+    bias = np.float32([1 + 2**-15])
+    reciprocal = np.float32(64 - 2**-9)
+    double_rounded = (acc.astype(np.float64) + np.float64(bias[0]) * np.float64(reciprocal))
+    assert double_rounded.astype(np.float32)[0, 0] == 2**30 + 256
+    assert _fused_bias(acc, bias, reciprocal)[0, 0] == 2**30 + 128
+    assert fma_f32(bias, reciprocal, acc)[0, 0] == 2**30 + 128
 
 
 def test_fbgemm_per_channel_bias_is_divided():
