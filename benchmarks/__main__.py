@@ -44,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         if not module.name.startswith("_"):
             importlib.import_module(f"benchmarks.{module.name}")
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("rows", nargs="*", help=f"rows to run (default all): {', '.join(benchmarks.ROWS)}")
+    parser.add_argument(
+        "rows", nargs="*", help=f"rows to run (default all): {', '.join(benchmarks.ROWS)}"
+    )
     parser.add_argument("--backends", default="numpy,numba")
     parser.add_argument("--seconds", type=float, default=2.0, help="timing budget per call kind")
     parser.add_argument("--threads", type=int, help="threads for torch, numba and BLAS alike")
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         for backend in backends:
             if not _same(expected, qemu_call(backend)):
                 raise SystemExit(f"{name}: qemu's {backend} result differs from torch's")
-            elapsed = best_time(lambda b=backend: qemu_call(b), args.seconds)
+            elapsed = best_time(lambda b=backend, call=qemu_call: call(b), args.seconds)
             line += f"{elapsed * 1e3:>9.3f} ms{elapsed / reference:>7.2f}x"
         print(line, flush=True)
     return 0

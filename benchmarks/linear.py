@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from benchmarks import row
 
 
-def _quantized_pair(shape_x, shape_w, groups=1):
+def _quantized_pair(shape_x, shape_w):
     """Random torch quantized activations and per-tensor symmetric qint8 weights."""
     import torch
 
@@ -16,7 +14,7 @@ def _quantized_pair(shape_x, shape_w, groups=1):
     w = torch.randn(*shape_w, generator=generator) * 0.1
     qx = torch.quantize_per_tensor(x, float((x.max() - x.min()) / 255), 128, torch.quint8)
     qw = torch.quantize_per_tensor(w, float(w.abs().max() / 127), 0, torch.qint8)
-    bias = torch.randn(shape_w[0] if groups else shape_w[0], generator=generator)
+    bias = torch.randn(shape_w[0], generator=generator)
     return qx, qw, bias
 
 

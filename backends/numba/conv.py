@@ -9,6 +9,7 @@ import itertools
 
 import numpy as np
 from numba import njit, prange
+from qemu.backends.numba.int8gemm import PARALLEL_WORK
 from qemu.backends.numba.linear import accumulators, fbgemm_output, qnnpack_output
 
 from qemu.dispatch import Context, register
@@ -30,50 +31,65 @@ from qemu.ops.linear import qnnpack_int32_bias
 from qemu.qtensor import QTensor
 
 
-@njit(cache=True, parallel=True)
-def depthwise_accumulators(padded, codes, taps, stride, output_size, multiplier, zero_point,
-                           col_offsets, zero_points):  # fmt: skip
-    """:func:`qemu.ops.conv.depthwise_accumulators` from the zero-point-padded
-    activations (N, D, H, W, C) uint8; ``taps`` (T, 3) holds each tap's (t, h, w) offset
-    in raster order. Gives int64 (N * P, OC) holding int32 values."""
-    batch = padded.shape[0]
+@njit(cache=True, inline="always")
+def _depthwise_position(index, padded, codes, taps, stride, output_size, multiplier, zero_point,
+                        col_offsets, zero_points, acc):  # fmt: skip
+    """One output position of :func:`qemu.ops.conv.depthwise_accumulators`."""
     channels = padded.shape[4]
     out_channels, tap_count = codes.shape
     out_d, out_h, out_w = output_size
-    positions = batch * out_d * out_h * out_w
-    acc = np.empty((positions, out_channels), dtype=np.int64)
+    position = np.int64(index)  # prange's index can be unsigned; keep int64 arithmetic
+    n, rest = divmod(position, out_d * out_h * out_w)
+    od, rest = divmod(rest, out_h * out_w)
+    oh, ow = divmod(rest, out_w)
+    d0, h0, w0 = od * stride[0], oh * stride[1], ow * stride[2]
+    raw = np.zeros(out_channels, dtype=np.int32)
+    sums = np.zeros(channels, dtype=np.int32)
+    for first in range(0, tap_count, 2):
+        a0 = padded[n, d0 + taps[first, 0], h0 + taps[first, 1], w0 + taps[first, 2]]
+        if first + 1 < tap_count:
+            second = first + 1
+            a1 = padded[n, d0 + taps[second, 0], h0 + taps[second, 1], w0 + taps[second, 2]]
+            for oc in range(out_channels):
+                c = oc // multiplier
+                pair = np.int32(a0[c]) * codes[oc, first] + np.int32(a1[c]) * codes[oc, second]
+                raw[oc] += min(max(pair, -32768), 32767)
+            for c in range(channels):
+                sums[c] = min(sums[c] + np.int32(a0[c]) + np.int32(a1[c]), 32767)
+        else:
+            for oc in range(out_channels):
+                pair = np.int32(a0[oc // multiplier]) * codes[oc, first]
+                raw[oc] += min(max(pair, -32768), 32767)
+            for c in range(channels):
+                sums[c] = min(sums[c] + np.int32(a0[c]), 32767)
+    for oc in range(out_channels):
+        value = (
+            np.int64(raw[oc])
+            - zero_point * col_offsets[oc]
+            - np.int64(sums[oc // multiplier]) * zero_points[oc]
+        )
+        acc[position, oc] = np.int64(np.int32(value))  # C int32 wraparound
+
+
+@njit(cache=True)
+def _depthwise_serial(padded, codes, taps, stride, output_size, multiplier, zero_point,
+                      col_offsets, zero_points):  # fmt: skip
+    positions = padded.shape[0] * output_size[0] * output_size[1] * output_size[2]
+    acc = np.empty((positions, codes.shape[0]), dtype=np.int64)
+    for index in range(positions):
+        _depthwise_position(index, padded, codes, taps, stride, output_size, multiplier,
+                            zero_point, col_offsets, zero_points, acc)  # fmt: skip
+    return acc
+
+
+@njit(cache=True, parallel=True)
+def _depthwise_parallel(padded, codes, taps, stride, output_size, multiplier, zero_point,
+                        col_offsets, zero_points):  # fmt: skip
+    positions = padded.shape[0] * output_size[0] * output_size[1] * output_size[2]
+    acc = np.empty((positions, codes.shape[0]), dtype=np.int64)
     for index in prange(positions):
-        position = np.int64(index)  # prange's index can be unsigned; keep int64 arithmetic
-        n, rest = divmod(position, out_d * out_h * out_w)
-        od, rest = divmod(rest, out_h * out_w)
-        oh, ow = divmod(rest, out_w)
-        d0, h0, w0 = od * stride[0], oh * stride[1], ow * stride[2]
-        raw = np.zeros(out_channels, dtype=np.int32)
-        sums = np.zeros(channels, dtype=np.int32)
-        for first in range(0, tap_count, 2):
-            a0 = padded[n, d0 + taps[first, 0], h0 + taps[first, 1], w0 + taps[first, 2]]
-            if first + 1 < tap_count:
-                second = first + 1
-                a1 = padded[n, d0 + taps[second, 0], h0 + taps[second, 1], w0 + taps[second, 2]]
-                for oc in range(out_channels):
-                    c = oc // multiplier
-                    pair = np.int32(a0[c]) * codes[oc, first] + np.int32(a1[c]) * codes[oc, second]
-                    raw[oc] += min(max(pair, -32768), 32767)
-                for c in range(channels):
-                    sums[c] = min(sums[c] + np.int32(a0[c]) + np.int32(a1[c]), 32767)
-            else:
-                for oc in range(out_channels):
-                    pair = np.int32(a0[oc // multiplier]) * codes[oc, first]
-                    raw[oc] += min(max(pair, -32768), 32767)
-                for c in range(channels):
-                    sums[c] = min(sums[c] + np.int32(a0[c]), 32767)
-        for oc in range(out_channels):
-            value = (
-                np.int64(raw[oc])
-                - zero_point * col_offsets[oc]
-                - np.int64(sums[oc // multiplier]) * zero_points[oc]
-            )
-            acc[position, oc] = np.int64(np.int32(value))  # C int32 wraparound
+        _depthwise_position(index, padded, codes, taps, stride, output_size, multiplier,
+                            zero_point, col_offsets, zero_points, acc)  # fmt: skip
     return acc
 
 
@@ -85,7 +101,10 @@ def _depthwise(x, packed, zero_point, geometry, kernel, output_size) -> np.ndarr
     full_kernel = (1,) * lead + tuple(kernel)
     taps = np.array(list(itertools.product(*(range(k) for k in full_kernel))), dtype=np.int64)
     codes = packed.codes.reshape(-1, taps.shape[0]).astype(np.int32)
-    return depthwise_accumulators(
+    positions = x.shape[0] * int(np.prod(output_size))
+    work = positions * codes.size
+    kernel = _depthwise_serial if work < PARALLEL_WORK else _depthwise_parallel
+    return kernel(
         padded,
         codes,
         taps,

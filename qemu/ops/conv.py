@@ -315,7 +315,9 @@ def depthwise_accumulators(
             np.multiply(view, weights[:, j, t], out=product)
             raw[j] += product
     raw = np.moveaxis(raw, 0, -1).reshape(-1, channels * multiplier).astype(np.int64)
-    raw += _depthwise_pair_corrections(taps, codes, padded.reshape(-1, channels).max(axis=0))
+    raw += _depthwise_pair_corrections(
+        taps, codes, padded.reshape(-1, channels).max(axis=0, initial=0)
+    )
     acc = raw - int(input_zero_point) * packed.col_offsets
     if packed.zero_points.any():
         sums = np.zeros(taps[0].shape, dtype=np.int32)
@@ -346,7 +348,7 @@ def _depthwise_pair_corrections(taps, codes: np.ndarray, largest: np.ndarray) ->
             a = taps[tap][..., risky_c].reshape(-1, risky_c.size).astype(np.int64)
             sums = sums + a * weights[risky_c, risky_j, tap]
         correction[:, risky_c, risky_j] += np.clip(sums, -32768, 32767) - sums
-    return correction.reshape(correction.shape[0], -1)
+    return correction.reshape(-1, channels * multiplier)
 
 
 def directconv_accumulators(

@@ -101,7 +101,7 @@ def test_fused_bias_fast_path_catches_double_rounding():
     acc = np.float32([[2**30 + 128]])
     bias = np.float32([1 + 2**-15])
     reciprocal = np.float32(64 - 2**-9)
-    double_rounded = (acc.astype(np.float64) + np.float64(bias[0]) * np.float64(reciprocal))
+    double_rounded = acc.astype(np.float64) + np.float64(bias[0]) * np.float64(reciprocal)
     assert double_rounded.astype(np.float32)[0, 0] == 2**30 + 256
     assert _fused_bias(acc, bias, reciprocal)[0, 0] == 2**30 + 128
     assert fma_f32(bias, reciprocal, acc)[0, 0] == 2**30 + 128
@@ -236,6 +236,21 @@ def test_depthwise_saturates_tap_pairs_on_vnni_too():
             assert (center == 128 + round((-4 * 32768 - 255 * 128) / 2**20)).all()
     exact = qemu.ops.conv2d(x, w, None, 1, 1, 1, 8, scale=2**20, zero_point=128, engine="qnnpack")
     assert (exact.int_repr()[0, :, 1, 1] == 128 + round(-9 * 255 * 128 / 2**20)).all()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_empty_batches(engine):
+    for groups, shape in [(8, (8, 1, 3, 3)), (1, (4, 8, 3, 3))]:  # depthwise, im2col
+        x = per_tensor(np.zeros((0, 8, 5, 5)), 0.1, 3, "quint8")
+        w = per_tensor(np.ones(shape), 0.1, 0, "qint8")
+        for backend in ("numpy", "numba"):
+            out = qemu.ops.conv2d(x, w, None, 1, 1, 1, groups, engine=engine, backend=backend)
+            assert out.shape == (0, shape[0], 5, 5)
+    x = per_tensor(np.zeros((0, 8, 2, 2)), 0.1, 3, "quint8")
+    w = per_tensor(np.ones((8, 8, 2, 2)), 0.1, 0, "qint8")
+    for backend in ("numpy", "numba"):
+        out = qemu.ops.conv_transpose2d(x, w, None, 2, engine=engine, backend=backend)
+        assert out.shape == (0, 8, 4, 4)
 
 
 def test_reflect_padding_copies_codes():
