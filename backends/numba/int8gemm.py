@@ -14,7 +14,7 @@ from numba import njit, prange
 PARALLEL_WORK = 1 << 20
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _pair_saturated_row(a, w, m, out):
     k_size = a.shape[1]
     for n in range(w.shape[0]):
@@ -29,7 +29,7 @@ def _pair_saturated_row(a, w, m, out):
         out[m, n] = total
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _exact_row(a, w, m, out):
     for n in range(w.shape[0]):
         total = 0

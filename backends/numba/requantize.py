@@ -19,7 +19,7 @@ def saturate_to_quint8(rounded, output_zero_point, output_min, output_max):
     return np.uint8(min(max(shifted, output_min), output_max))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _fbgemm_row(acc, m, act_times_w_scale, multiplier, bias, has_bias, per_channel,
                 output_zero_point, lower, out):  # fmt: skip
     reciprocal = np.float32(1.0 / np.float64(act_times_w_scale[0]))
@@ -63,7 +63,7 @@ def requantize_fbgemm(acc, act_times_w_scale, multiplier, bias, has_bias, per_ch
                   output_zero_point, lower)  # fmt: skip
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _qnnpack_row(acc, m, scales, output_zero_point, output_min, output_max, out):
     for n in range(acc.shape[1]):
         scaled = np.float32(acc[m, n]) * scales[n]

@@ -87,14 +87,13 @@ def gemm_u8s8_exact(
     if prepared is None:
         prepared = blas_weights(w)
     batch = np.broadcast_shapes(a.shape[:-2], w.shape[:-2])
-    total = np.empty(batch + (a.shape[-2], w.shape[-2]), dtype=np.int64)
-    total[...] = prepared.sums[..., None, :] * np.int64(128)
+    total = np.zeros(batch + (a.shape[-2], w.shape[-2]), dtype=np.int64)
     k_size = a.shape[-1]
     for start in range(0, k_size, CENTERED_FLOAT32_EXACT_K):
         stop = min(start + CENTERED_FLOAT32_EXACT_K, k_size)
-        centered = a[..., start:stop].astype(np.float32)
-        centered -= 128
+        centered = np.subtract(a[..., start:stop], np.float32(128), dtype=np.float32)
         total += np.matmul(centered, prepared.transposed[..., start:stop, :]).astype(np.int64)
+    total += prepared.sums[..., None, :] * np.int64(128)
     return total
 
 

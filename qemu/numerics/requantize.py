@@ -27,7 +27,6 @@ from qemu.numerics.affine import quantize_val
 from qemu.numerics.float32 import (
     INT32_MAX,
     INT32_MIN,
-    cvt_f32_to_i32,
     f32,
     fma_f32,
 )
@@ -36,20 +35,30 @@ QUINT8_MIN = 0
 QUINT8_MAX = 255
 
 
-def saturate_to_quint8(rounded, output_zero_point: int, output_min: int, output_max: int):
-    """The x86 output sequence shared by fbgemm and qnnpack: ``packs_epi32`` (to int16,
-    saturating), ``adds_epi16`` of the zero point, ``packus_epi16`` (to uint8,
-    saturating), then ``max(output_min)`` / ``min(output_max)``.
+def quint8_output(scaled, output_zero_point: int, output_min: int, output_max: int):
+    """The x86 output sequence shared by fbgemm and qnnpack, from the float32 scaled
+    accumulators: ``cvtps2dq`` (nearest even; NaN and values outside int32 give
+    INT32_MIN), ``packs_epi32`` (int16, saturating), ``adds_epi16`` of the zero point,
+    ``packus_epi16`` (uint8, saturating), then ``max(output_min)`` / ``min(output_max)``.
+
+    Computed in float32 as ``clamp(rint(y) + zp, min, max)``, which equals that
+    sequence: an int16 saturation can only move a value that the uint8 clamp sends to
+    the same end anyway, and float32's rounding of ``rint(y) + zp`` only touches
+    magnitudes past 2^24, clamped too. The one exception is cvtps2dq's INT32_MIN for
+    NaN and ``y >= 2^31``: those go to ``output_min``, however large ``y`` is.
 
     Examples
     --------
-    >>> saturate_to_quint8(np.array([-2**31, 5, 40000]), 10, 10, 255).tolist()
-    [10, 15, 255]
+    >>> quint8_output(np.float32([3e9, 4.5, 5.5, -1e9, np.nan]), 10, 10, 255).tolist()
+    [10, 14, 16, 10, 10]
     """
-    # The second int16 saturation (of the sum) cannot matter: the uint8 clamp that
-    # follows lies inside the int16 range.
-    shifted = np.clip(rounded, -32768, 32767).astype(np.int32) + np.int32(output_zero_point)
-    return np.clip(shifted, output_min, output_max).astype(np.uint8)
+    with np.errstate(invalid="ignore"):
+        rounded = np.rint(np.asarray(scaled, dtype=np.float32))
+        convertible = rounded < np.float32(2.0**31)  # False for NaN
+        rounded += np.float32(output_zero_point)
+        np.clip(rounded, output_min, output_max, out=rounded)
+    rounded[~convertible] = output_min
+    return rounded.astype(np.uint8)
 
 
 # -- fbgemm ---------------------------------------------------------------------------
@@ -94,7 +103,7 @@ def requantize_fbgemm(
     intrinsics' multiply and add into one ``vfmadd`` and the reciprocal is a double
     division rounded to float. Per-channel with a bias: ``f32(acc) + f32(bias / ats)``.
     Then ``cvtps2dq(f32(xf * multiplier))`` (out of range or NaN gives INT32_MIN) and
-    :func:`saturate_to_quint8`, with the lower clamp at the zero point for relu.
+    :func:`quint8_output`, with the lower clamp at the zero point for relu.
 
     Examples
     --------
@@ -114,18 +123,18 @@ def requantize_fbgemm(
             summed = _fused_bias(acc_float, f32(bias), reciprocal)
         scaled = summed * (multiplier if per_channel else multiplier[0])
     lower = int(output_zero_point) if relu else QUINT8_MIN
-    return saturate_to_quint8(cvt_f32_to_i32(scaled), output_zero_point, lower, QUINT8_MAX)
+    return quint8_output(scaled, output_zero_point, lower, QUINT8_MAX)
 
 
 def _fused_bias(acc_float: np.ndarray, bias: np.ndarray, reciprocal: np.float32) -> np.ndarray:
     """``fma(bias, reciprocal, acc_float)`` (bias per output channel, last axis), fast.
 
-    ``bias * reciprocal`` is exact in float64, and so is its sum with an int32-valued
-    float rounded once to float64; the conversion to float32 then rounds a second
-    time, which can differ from the FMA's single rounding only where the float64 sum
-    lies exactly halfway between two float32 values -- those lanes (and every lane
-    when a product is non-finite or outside [2^-126, 2^126], where float32's
-    subnormal or overflow range could be reached) go to :func:`fma_f32`.
+    ``bias * reciprocal`` is exact in float64, and its sum with an int32-valued float
+    is rounded once to float64; the conversion to float32 then rounds a second time,
+    which can differ from the FMA's single rounding only where the float64 sum lies
+    exactly halfway between two float32 values *and* was inexact -- those lanes (and
+    every lane when a product is non-finite or outside [2^-126, 2^126], where
+    float32's subnormal or overflow range could be reached) go to :func:`fma_f32`.
     """
     products = bias.astype(np.float64) * np.float64(reciprocal)
     magnitudes = np.abs(products)
@@ -134,10 +143,18 @@ def _fused_bias(acc_float: np.ndarray, bias: np.ndarray, reciprocal: np.float32)
     total = acc_float.astype(np.float64)
     total += products
     summed = total.astype(np.float32)
-    halfway = (total.view(np.int64) & _F32_DROPPED_BITS) == _F32_HALFWAY_BITS
-    if halfway.any():
-        lanes_bias = np.broadcast_to(bias, acc_float.shape)[halfway]
-        summed[halfway] = fma_f32(lanes_bias, reciprocal, acc_float[halfway])
+    halfway = np.flatnonzero((total.view(np.int64) & _F32_DROPPED_BITS) == _F32_HALFWAY_BITS)
+    if halfway.size:
+        # A float64 sum that is exact was rounded only once: its tie is the FMA's tie.
+        lanes_acc = acc_float.reshape(-1)[halfway].astype(np.float64)
+        lanes_product = np.broadcast_to(products, acc_float.shape).reshape(-1)[halfway]
+        lanes_total = total.reshape(-1)[halfway]
+        virtual = lanes_total - lanes_acc  # TwoSum: the rounding error of the float64 sum
+        error = (lanes_acc - (lanes_total - virtual)) + (lanes_product - virtual)
+        redo = halfway[error != 0]
+        if redo.size:
+            lanes_bias = np.broadcast_to(bias, acc_float.shape).reshape(-1)[redo]
+            summed.reshape(-1)[redo] = fma_f32(lanes_bias, reciprocal, acc_float.reshape(-1)[redo])
     return summed
 
 
@@ -200,7 +217,7 @@ def requantize_qnnpack(
 ) -> np.ndarray:
     """qnnpack's fp32 requantization on x86 (``q8gemm/4x4c2-sse2.c`` and the q8conv /
     q8dwconv kernels): ``cvtps2dq(f32(f32(acc) * scale))``, then
-    :func:`saturate_to_quint8`. ``acc`` already includes the int32 bias.
+    :func:`quint8_output`. ``acc`` already includes the int32 bias.
 
     Examples
     --------
@@ -209,4 +226,4 @@ def requantize_qnnpack(
     """
     with np.errstate(all="ignore"):
         scaled = np.asarray(acc).astype(np.float32) * f32(requantization_scales)
-    return saturate_to_quint8(cvt_f32_to_i32(scaled), output_zero_point, output_min, output_max)
+    return quint8_output(scaled, output_zero_point, output_min, output_max)

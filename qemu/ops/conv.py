@@ -298,8 +298,8 @@ def depthwise_accumulators(
     (``m = OC / C``, 1 or 2), the taps are taken in raster order two at a time and
     each pair's products are added in saturating int16 (``vpmaddubsw``; an odd last
     tap pairs with zero); the activation sums over the taps saturate at 32,767
-    (``vpaddsw``). Out-of-image taps read the zero point. ``x`` (N, C, *S) gives int64
-    (N * P, OC) holding int32 values.
+    (``vpaddsw``). Out-of-image taps read the zero point. ``x`` (N, C, *S) gives int32
+    (N * P, OC).
     """
     channels = x.shape[1]
     before, after = forward_padding(geometry, x.shape[2:], kernel, output_size)
@@ -314,27 +314,28 @@ def depthwise_accumulators(
         for j in range(multiplier):
             np.multiply(view, weights[:, j, t], out=product)
             raw[j] += product
-    raw = np.moveaxis(raw, 0, -1).reshape(-1, channels * multiplier).astype(np.int64)
-    raw += _depthwise_pair_corrections(
-        taps, codes, padded.reshape(-1, channels).max(axis=0, initial=0)
-    )
-    acc = raw - int(input_zero_point) * packed.col_offsets
+    # The rest in int32, which wraps as the kernel's int32 arithmetic does.
+    acc = np.moveaxis(raw, 0, -1).reshape(-1, channels * multiplier).astype(np.int32)
+    largest = padded.reshape(-1, channels).max(axis=0, initial=0)
+    for columns, correction in _depthwise_pair_corrections(taps, codes, largest):
+        acc[:, columns] += correction
+    acc -= wrap_i32(int(input_zero_point) * packed.col_offsets)
     if packed.zero_points.any():
         sums = np.zeros(taps[0].shape, dtype=np.int32)
         for view in taps:
             sums += view
-        sums = np.minimum(sums.reshape(-1, channels), _INT16_MAX).astype(np.int64)
-        acc -= np.repeat(sums, multiplier, axis=1) * packed.zero_points
-    return wrap_i32(acc).astype(np.int64)
+        sums = np.minimum(sums.reshape(-1, channels), _INT16_MAX)
+        acc -= np.repeat(sums, multiplier, axis=1) * wrap_i32(packed.zero_points)
+    return acc
 
 
-def _depthwise_pair_corrections(taps, codes: np.ndarray, largest: np.ndarray) -> np.ndarray:
-    """``sat16(pair) - pair`` summed over the tap pairs, computed only for the (pair,
-    channel) cells where the channel's largest activation could leave the int16 range."""
+def _depthwise_pair_corrections(taps, codes: np.ndarray, largest: np.ndarray):
+    """``(output columns, sat16(pair) - pair)`` per tap pair, for the (pair, channel)
+    cells where the channel's largest activation could leave the int16 range at all;
+    int32 corrections of shape (P, len(columns))."""
     channels, multiplier, tap_count = codes.shape
-    correction = np.zeros((taps[0].size // channels, channels, multiplier), dtype=np.int64)
-    weights = codes.astype(np.int64)
-    top = largest.astype(np.int64)[:, None]
+    weights = codes.astype(np.int32)
+    top = largest.astype(np.int32)[:, None]
     for first in range(0, tap_count, 2):
         pair = [first] if first + 1 == tap_count else [first, first + 1]
         w = weights[:, :, pair]  # (C, m, 1 or 2)
@@ -345,10 +346,9 @@ def _depthwise_pair_corrections(taps, codes: np.ndarray, largest: np.ndarray) ->
             continue
         sums = 0
         for tap in pair:
-            a = taps[tap][..., risky_c].reshape(-1, risky_c.size).astype(np.int64)
+            a = taps[tap][..., risky_c].reshape(-1, risky_c.size).astype(np.int32)
             sums = sums + a * weights[risky_c, risky_j, tap]
-        correction[:, risky_c, risky_j] += np.clip(sums, -32768, 32767) - sums
-    return correction.reshape(-1, channels * multiplier)
+        yield risky_c * multiplier + risky_j, np.clip(sums, -32768, 32767) - sums
 
 
 def directconv_accumulators(
@@ -370,7 +370,7 @@ def directconv_accumulators(
       but the zero-point column offsets
       (``col_offsets_with_zero_pt_s8acc32_DirectConvT``) use the true strides.
 
-    ``x`` (1, IC, H, W) uint8; gives int64 (OH * OW, OC) holding int32 values.
+    ``x`` (1, IC, H, W) uint8; gives int32 (OH * OW, OC).
     """
     _, in_channels, height, width = x.shape
     kernel_h, kernel_w = weight.shape[2:]
@@ -396,7 +396,7 @@ def directconv_accumulators(
     zero_points = packed.zero_points  # per-tensor: transposed per-channel is refused
     col_offsets = wrap_i32(col_offsets - zero_points * hits[:, :, None])
     acc = raw - int(input_zero_point) * col_offsets - row_sums[:, :, None] * zero_points
-    return wrap_i32(acc.reshape(out_h * out_w, out_channels)).astype(np.int64)
+    return wrap_i32(acc.reshape(out_h * out_w, out_channels))
 
 
 # -- prepack --------------------------------------------------------------------------
@@ -790,13 +790,15 @@ def conv_problem(input: QTensor, weight: QTensor, geometry: ConvGeometry):
 
 
 def finish_conv(codes: np.ndarray, input: QTensor, output_size, scale, zero_point) -> QTensor:
-    """(N * P, OC) uint8 codes as the NC(D)HW output QTensor (conv1d's height dropped)."""
+    """(N * P, OC) uint8 codes as the NC(D)HW output QTensor (conv1d's height dropped).
+
+    The codes stay channels-last in memory, as torch's output does (a view, no copy)."""
     batch = input.shape[0]
     out = codes.reshape((batch, *output_size, codes.shape[-1]))
     out = np.moveaxis(out, -1, 1)
     if input.ndim == 3:
         out = out[:, :, 0, :]
-    return output_qtensor(np.ascontiguousarray(out), scale, zero_point)
+    return output_qtensor(out, scale, zero_point)
 
 
 @dispatch.reference("conv")

@@ -328,17 +328,17 @@ def corrected_accumulators(
 ) -> np.ndarray:
     """fbgemm's zero-point corrections in wrapping int32,
     ``raw - za * col_offsets[n] - row_offsets[m] * zw[n]``, with the output channels
-    of the groups side by side: (G, M, N/G) raw sums and (G, M) row offsets (sums of
-    each group's activation row) give int64 (M, N) holding int32 values. With exact raw
+    of the groups side by side: (G, M, N/G) int64 raw sums (overwritten) and (G, M) row
+    offsets (sums of each group's activation row) give int32 (M, N). With exact raw
     sums this is ``sum_k (a - za)(w - zw)`` modulo 2^32, qnnpack's accumulation too.
     ``row_offsets`` is ``None`` when every weight zero point is 0 (fbgemm skips them).
     """
     groups, rows, per_group = raw.shape
-    col_offsets = packed.col_offsets.reshape(groups, 1, per_group)
-    acc = raw - int(input_zero_point) * col_offsets
+    acc = raw  # updated in place: the caller's raw sums are not needed afterwards
+    acc -= int(input_zero_point) * packed.col_offsets.reshape(groups, 1, per_group)
     if row_offsets is not None:
         acc -= row_offsets[:, :, None] * packed.zero_points.reshape(groups, 1, per_group)
-    return wrap_i32(acc.transpose(1, 0, 2).reshape(rows, groups * per_group)).astype(np.int64)
+    return wrap_i32(acc.transpose(1, 0, 2).reshape(rows, groups * per_group))
 
 
 def row_sums(columns: np.ndarray, packed) -> np.ndarray | None:
@@ -353,7 +353,7 @@ def gemm_accumulators(
     columns: np.ndarray, packed, input_zero_point: int, saturating_pairs: bool
 ) -> np.ndarray:
     """The int32 accumulators (before any int32 bias) of a grouped u8 x s8 GEMM with
-    the zero-point corrections: (G, M, K) uint8 columns give int64 (M, N)."""
+    the zero-point corrections: (G, M, K) uint8 columns give int32 (M, N)."""
     raw = raw_gemm_sums(columns, packed, saturating_pairs)
     return corrected_accumulators(raw, row_sums(columns, packed), input_zero_point, packed)
 

@@ -8,16 +8,16 @@ from linear.cases import ALL_OPS, ops_for, random_case
 
 import qemu
 import qemu.ops
-from qemu.numerics.float32 import fma_f32
+from qemu.numerics.float32 import cvt_f32_to_i32, fma_f32, saturate_i16
 from qemu.numerics.int8gemm import CENTERED_FLOAT32_EXACT_K, gemm_u8s8_exact
 from qemu.numerics.requantize import (
     _fused_bias,
     fbgemm_requantization_params,
     qnnpack_requantization_scales,
     quantize_bias_qnnpack,
+    quint8_output,
     requantize_fbgemm,
     requantize_qnnpack,
-    saturate_to_quint8,
 )
 from qemu.ops.conv import ConvGeometry, fbgemm_conv_path
 from qemu.ops.linear import prepack_fbgemm, prepack_qnnpack, qnnpack_int32_bias
@@ -64,10 +64,26 @@ def test_gemm_batches_groups():
 # -- requantization primitives --------------------------------------------------------
 
 
-def test_output_saturation_sequence():
-    rounded = np.array([-(2**31), -40000, -5, 0, 5, 300, 40000, 2**31 - 1])
-    assert saturate_to_quint8(rounded, 10, 0, 255).tolist() == [0, 0, 5, 10, 15, 255, 255, 255]
-    assert saturate_to_quint8(rounded, 10, 10, 255).tolist() == [10, 10, 10, 10, 15, 255, 255, 255]
+def _output_sequence(scaled, zero_point, lower, upper):
+    """cvtps2dq, packs_epi32, adds_epi16, packus_epi16, max/min, step by step."""
+    rounded = cvt_f32_to_i32(scaled).astype(np.int64)
+    packed = saturate_i16(saturate_i16(rounded) + zero_point)
+    return np.clip(np.clip(packed, 0, 255), lower, upper).astype(np.uint8)
+
+
+def test_output_sequence():
+    scaled = np.float32([-3e9, -40000, -5.5, -0.5, 0.5, 4.5, 300, 40000, 2**31, 3e9, np.nan,
+                         np.inf, -np.inf, 2**24 + 3, -(2**24) - 3])  # fmt: skip
+    assert quint8_output(scaled, 10, 0, 255).tolist() == [0, 0, 4, 10, 10, 14, 255, 255, 0, 0,
+                                                          0, 0, 0, 255, 0]  # fmt: skip
+    rng = seeded_rng("linear", "output-sequence")
+    values = (rng.standard_normal(20000) * 10.0 ** rng.uniform(-2, 12, 20000)).astype(np.float32)
+    values[::7] = np.rint(values[::7]) + 0.5  # ties
+    for zero_point, lower, upper in [(0, 0, 255), (128, 128, 255), (255, 0, 255), (3, 3, 200)]:
+        assert_bitexact(
+            quint8_output(values, zero_point, lower, upper),
+            _output_sequence(values, zero_point, lower, upper),
+        )
 
 
 def test_fbgemm_multiplier_is_a_float_division():
@@ -90,7 +106,7 @@ def test_fbgemm_per_tensor_bias_is_fused():
     codes = requantize_fbgemm(
         acc[None], ats, multiplier, bias, per_channel=False, output_zero_point=0, relu=False
     )
-    expected = saturate_to_quint8(np.rint(fused).astype(np.int64), 0, 0, 255)
+    expected = _output_sequence(fused, 0, 0, 255)
     assert_bitexact(codes[0], expected)
 
 
