@@ -131,7 +131,7 @@ def cached_prepack(weight: QTensor, key: Hashable, build: Callable[[], Any]) -> 
     if entry is not None and entry[0]() is weight.codes:
         return entry[1]
     value = build()
-    reference = weakref.ref(weight.codes, lambda _ref, k=entry_key: _PREPACKED.pop(k, None))
+    reference = weakref.ref(weight.codes, lambda _ref, k=entry_key, c=_PREPACKED: c.pop(k, None))
     _PREPACKED[entry_key] = (reference, value)
     return value
 
