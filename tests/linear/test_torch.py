@@ -9,6 +9,8 @@ cases per op and engine, torch's results computed in batches of 500 per worker c
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from linear.cases import ALL_OPS, canonical, ops_for, random_case, torch_results
 
 import qemu
@@ -53,6 +55,41 @@ def test_random_cases(op, engine):
                 run(name, args, engine, backend), expected, f"{name} {engine} {backend}"
             )
     assert unverifiable <= len(drawn) // 10
+
+
+@settings(max_examples=cases(25))
+@given(
+    batch=st.integers(0, 5),
+    features=st.integers(1, 40),
+    outputs=st.integers(1, 12),
+    input_zero_point=st.sampled_from([0, 1, 127, 128, 255]),
+    weight_zero_point=st.integers(-128, 127),
+    per_channel=st.booleans(),
+    with_bias=st.booleans(),
+    relu=st.booleans(),
+    output_scale=st.sampled_from([2.0**-12, 0.01, 0.1, 1.0, 2.0, 2.0**8]),
+    output_zero_point=st.sampled_from([0, 1, 128, 254, 255]),
+    engine=st.sampled_from(["fbgemm", "qnnpack"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_linear_hypothesis(batch, features, outputs, input_zero_point, weight_zero_point,
+                           per_channel, with_bias, relu, output_scale, output_zero_point,
+                           engine, seed):  # fmt: skip
+    rng = np.random.default_rng(seed)
+    x = qemu.QTensor.per_tensor(rng.integers(0, 256, (batch, features)), 2.0**-5,
+                                input_zero_point, "quint8")  # fmt: skip
+    codes = rng.integers(-128, 128, (outputs, features))
+    if per_channel:
+        points = np.full(outputs, weight_zero_point)
+        w = qemu.QTensor.per_channel(codes, rng.uniform(0.001, 0.1, outputs), points, 0, "qint8")
+    else:
+        w = qemu.QTensor.per_tensor(codes, 0.03, weight_zero_point, "qint8")
+    bias = rng.normal(0, 4, outputs).astype(np.float32) if with_bias else None
+    op = qemu.ops.linear_relu if relu else qemu.ops.linear
+    args = (x, w, bias, output_scale, output_zero_point)
+    expected = op(*args, engine=engine, backend="torch")
+    for backend in EMULATORS:
+        assert_bitexact(op(*args, engine=engine, backend=backend), expected, backend)
 
 
 # -- saturation built on purpose --------------------------------------------------------
