@@ -151,7 +151,7 @@ def test_conv_saturation_per_kernel(name, channels, kernel, groups, extra):
         assert_bitexact(outputs["fbgemm"], outputs["qnnpack"], "VNNI is exact")
 
 
-def test_depthwise_3d_activation_sums_saturate_in_int16():
+def test_depthwise_3d_activation_sums_saturate_in_int16(monkeypatch):
     # 343 taps of activations near 255 (and a zero point near 255 for the padding):
     # the int16 sums fbgemm keeps for the weight zero point saturate at 32,767.
     rng = seeded_rng("linear-torch", "depthwise-asum")
@@ -167,6 +167,10 @@ def test_depthwise_3d_activation_sums_saturate_in_int16():
             actual = qemu.ops.conv3d(x, w, bias, 1, 3, 1, 8, scale=30.0, zero_point=100,
                                      engine=engine, backend=backend)  # fmt: skip
             assert_bitexact(actual, expected, f"{engine} {backend}")
+    monkeypatch.setattr("qemu.ops.conv._INT16_MAX", 2**31 - 1)  # sums without saturation
+    unsaturated = qemu.ops.conv3d(x, w, bias, 1, 3, 1, 8, scale=30.0, zero_point=100,
+                                  engine="fbgemm", backend="numpy")  # fmt: skip
+    assert (unsaturated.codes != expected.codes).mean() > 0.3
 
 
 def test_directconv_reproduces_torch_row_stride_defect():
