@@ -1,7 +1,6 @@
-"""Static int8 convolutions on numba: fbgemm's depthwise kernel (tap pairs in saturating
-int16, on every host) compiled straight from the padded activations, the
-pair-saturated GEMM and the requantization compiled; the exact sums through the same
-float32 BLAS as the reference; the direct ConvTranspose2d model shared with it."""
+"""Static int8 convolutions on numba: :func:`qemu.ops.conv.run_conv` with fbgemm's
+depthwise kernel (tap pairs in saturating int16, on every host) compiled from the
+padded activations, and the compute steps of :mod:`qemu.backends.numba.linear`."""
 
 from __future__ import annotations
 
@@ -10,24 +9,11 @@ import itertools
 import numpy as np
 from numba import njit, prange
 from qemu.backends.numba.int8gemm import PARALLEL_WORK
-from qemu.backends.numba.linear import accumulators, fbgemm_output, qnnpack_output
+from qemu.backends.numba.linear import NUMBA_STEPS
 
 from qemu.dispatch import Context, register
 from qemu.numerics.float32 import wrap_i32
-from qemu.ops.conv import (
-    ConvGeometry,
-    conv_problem,
-    directconv_accumulators,
-    fbgemm_conv_path,
-    finish_conv,
-    forward_padding,
-    gather_columns,
-    grouped_columns,
-    padded_channels_last,
-    prepack_fbgemm_conv,
-    prepack_qnnpack_conv,
-)
-from qemu.ops.linear import qnnpack_int32_bias
+from qemu.ops.conv import forward_padding, padded_channels_last, run_conv
 from qemu.qtensor import QTensor
 
 
@@ -169,40 +155,5 @@ def depthwise_accumulators(x, packed, zero_point, geometry, kernel, output_size)
 
 
 @register("conv", "numba")
-def _conv(
-    ctx: Context,
-    input: QTensor,
-    weight: QTensor,
-    bias: np.ndarray | None,
-    transposed: bool,
-    stride: tuple[int, ...],
-    padding: tuple[int, ...],
-    output_padding: tuple[int, ...],
-    dilation: tuple[int, ...],
-    groups: int,
-    scale: float,
-    zero_point: int,
-    relu: bool,
-) -> QTensor:
-    geometry = ConvGeometry(transposed, stride, padding, output_padding, dilation, groups)
-    x, kernel, output_size = conv_problem(input, weight, geometry)
-    za = input.q_zero_point()
-    if ctx.engine.is_qnnpack:
-        packed = prepack_qnnpack_conv(weight, groups, transposed)
-        columns = grouped_columns(gather_columns(x, za, geometry, kernel, output_size), groups)
-        acc = accumulators(columns, packed, za, False)
-        acc = wrap_i32(acc + qnnpack_int32_bias(packed, bias, input.q_scale()))
-        codes = qnnpack_output(acc, packed, input.q_scale(), scale, zero_point, relu)
-        return finish_conv(codes, input, output_size, scale, zero_point)
-    packed = prepack_fbgemm_conv(weight, groups, transposed)
-    out_channels = packed.codes.shape[0] * packed.codes.shape[1]
-    path = fbgemm_conv_path(geometry, x.shape[1], out_channels, kernel)
-    if path == "depthwise":
-        acc = depthwise_accumulators(x, packed, za, geometry, kernel, output_size)
-    elif path == "directconv" and x.shape[0] == 1:
-        acc = directconv_accumulators(x, packed, weight, za, geometry, output_size)
-    else:
-        columns = grouped_columns(gather_columns(x, za, geometry, kernel, output_size), groups)
-        acc = accumulators(columns, packed, za, ctx.engine.saturating_int8_gemm)
-    codes = fbgemm_output(acc, packed, input.q_scale(), bias, scale, zero_point, relu)
-    return finish_conv(codes, input, output_size, scale, zero_point)
+def _conv(ctx: Context, *args) -> QTensor:
+    return run_conv(NUMBA_STEPS, depthwise_accumulators, ctx, *args)

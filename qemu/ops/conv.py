@@ -23,7 +23,7 @@ conv1d runs as conv2d with a height of 1, as torch runs it.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,18 +34,18 @@ from qemu.numerics.float32 import wrap_i32
 from qemu.numerics.int8gemm import gemm_u8s8_pair_saturated
 from qemu.numerics.requantize import qnnpack_requantization_scales
 from qemu.ops.linear import (
+    REFERENCE_STEPS,
     FbgemmPackedWeight,
+    GemmSteps,
     QnnpackPackedWeight,
     cached_prepack,
     check_activation,
     check_bias,
     check_output_qparams,
     check_weight,
-    fbgemm_output,
     gemm_accumulators,
     output_qtensor,
     qnnpack_int32_bias,
-    qnnpack_output,
     weight_qparams,
 )
 from qemu.qtensor import QTensor
@@ -801,8 +801,9 @@ def finish_conv(codes: np.ndarray, input: QTensor, output_size, scale, zero_poin
     return output_qtensor(out, scale, zero_point)
 
 
-@dispatch.reference("conv")
-def _conv_reference(
+def run_conv(
+    steps: GemmSteps,
+    depthwise: Callable,
     ctx: dispatch.Context,
     input: QTensor,
     weight: QTensor,
@@ -817,26 +818,33 @@ def _conv_reference(
     zero_point: int,
     relu: bool,
 ) -> QTensor:
+    """The convolution kernel on validated arguments, with a backend's compute steps and
+    depthwise accumulation (as :func:`depthwise_accumulators`)."""
     geometry = ConvGeometry(transposed, stride, padding, output_padding, dilation, groups)
     x, kernel, output_size = conv_problem(input, weight, geometry)
     za = input.q_zero_point()
-    in_channels = x.shape[1]
     if ctx.engine.is_qnnpack:
         packed = prepack_qnnpack_conv(weight, groups, transposed)
         columns = grouped_columns(gather_columns(x, za, geometry, kernel, output_size), groups)
-        acc = gemm_accumulators(columns, packed, za, False)
+        acc = gemm_accumulators(columns, packed, za, False, steps.raw_sums)
         acc = wrap_i32(acc + qnnpack_int32_bias(packed, bias, input.q_scale()))
-        codes = qnnpack_output(acc, packed, input.q_scale(), scale, zero_point, relu)
+        codes = steps.qnnpack_output(acc, packed, input.q_scale(), scale, zero_point, relu)
         return finish_conv(codes, input, output_size, scale, zero_point)
     packed = prepack_fbgemm_conv(weight, groups, transposed)
     out_channels = packed.codes.shape[0] * packed.codes.shape[1]
-    path = fbgemm_conv_path(geometry, in_channels, out_channels, kernel)
+    path = fbgemm_conv_path(geometry, x.shape[1], out_channels, kernel)
     if path == "depthwise":
-        acc = depthwise_accumulators(x, packed, za, geometry, kernel, output_size)
+        acc = depthwise(x, packed, za, geometry, kernel, output_size)
     elif path == "directconv" and x.shape[0] == 1:
         acc = directconv_accumulators(x, packed, weight, za, geometry, output_size)
     else:  # im2col, pointwise, groupwise (same numerics), directconv on an empty batch
         columns = grouped_columns(gather_columns(x, za, geometry, kernel, output_size), groups)
-        acc = gemm_accumulators(columns, packed, za, ctx.engine.saturating_int8_gemm)
-    codes = fbgemm_output(acc, packed, input.q_scale(), bias, scale, zero_point, relu)
+        saturating = ctx.engine.saturating_int8_gemm
+        acc = gemm_accumulators(columns, packed, za, saturating, steps.raw_sums)
+    codes = steps.fbgemm_output(acc, packed, input.q_scale(), bias, scale, zero_point, relu)
     return finish_conv(codes, input, output_size, scale, zero_point)
+
+
+@dispatch.reference("conv")
+def _conv_reference(ctx: dispatch.Context, *args) -> QTensor:
+    return run_conv(REFERENCE_STEPS, depthwise_accumulators, ctx, *args)

@@ -350,11 +350,16 @@ def row_sums(columns: np.ndarray, packed) -> np.ndarray | None:
 
 
 def gemm_accumulators(
-    columns: np.ndarray, packed, input_zero_point: int, saturating_pairs: bool
+    columns: np.ndarray,
+    packed,
+    input_zero_point: int,
+    saturating_pairs: bool,
+    raw_sums: Callable = raw_gemm_sums,
 ) -> np.ndarray:
     """The int32 accumulators (before any int32 bias) of a grouped u8 x s8 GEMM with
-    the zero-point corrections: (G, M, K) uint8 columns give int32 (M, N)."""
-    raw = raw_gemm_sums(columns, packed, saturating_pairs)
+    the zero-point corrections: (G, M, K) uint8 columns give int32 (M, N). ``raw_sums``
+    computes the raw sums (a backend may pass its own)."""
+    raw = raw_sums(columns, packed, saturating_pairs)
     return corrected_accumulators(raw, row_sums(columns, packed), input_zero_point, packed)
 
 
@@ -514,11 +519,34 @@ def _linear(input, weight, bias, scale, zero_point, relu, engine, backend) -> QT
     return dispatch.call("linear", *args, relu, engine=engine, backend=backend)
 
 
-# -- reference kernel -----------------------------------------------------------------
+# -- kernels ---------------------------------------------------------------------------
 
 
-@dispatch.reference("linear")
-def _linear_reference(
+@dataclass(frozen=True)
+class GemmSteps:
+    """The compute steps of a quantized GEMM or convolution that a backend supplies; the
+    arithmetic around them (prepack, zero-point corrections, int32 bias, kernel choice)
+    is shared. :data:`REFERENCE_STEPS` are the NumPy reference's.
+
+    Attributes
+    ----------
+    raw_sums:
+        ``(columns (G, M, K) uint8, packed, saturating_pairs) -> int64 (G, M, N/G)``, as
+        :func:`raw_gemm_sums`.
+    fbgemm_output, qnnpack_output:
+        the requantizations, as :func:`fbgemm_output` and :func:`qnnpack_output`.
+    """
+
+    raw_sums: Callable
+    fbgemm_output: Callable
+    qnnpack_output: Callable
+
+
+REFERENCE_STEPS = GemmSteps(raw_gemm_sums, fbgemm_output, qnnpack_output)
+
+
+def run_linear(
+    steps: GemmSteps,
     ctx: dispatch.Context,
     input: QTensor,
     weight: QTensor,
@@ -527,17 +555,23 @@ def _linear_reference(
     zero_point: int,
     relu: bool,
 ) -> QTensor:
+    """The linear kernel on validated arguments, with a backend's compute steps."""
     out_features, in_features = weight.shape
     columns = input.codes.reshape(1, int(np.prod(input.shape[:-1])), in_features)
+    za = input.q_zero_point()
     if ctx.engine.is_qnnpack:
         packed = prepack_qnnpack(weight)
-        acc = gemm_accumulators(columns, packed, input.q_zero_point(), False)
+        acc = gemm_accumulators(columns, packed, za, False, steps.raw_sums)
         acc = wrap_i32(acc + qnnpack_int32_bias(packed, bias, input.q_scale()))
-        codes = qnnpack_output(acc, packed, input.q_scale(), scale, zero_point, relu)
+        codes = steps.qnnpack_output(acc, packed, input.q_scale(), scale, zero_point, relu)
     else:
         packed = prepack_fbgemm(weight)
-        acc = gemm_accumulators(
-            columns, packed, input.q_zero_point(), ctx.engine.saturating_int8_gemm
-        )
-        codes = fbgemm_output(acc, packed, input.q_scale(), bias, scale, zero_point, relu)
+        saturating = ctx.engine.saturating_int8_gemm
+        acc = gemm_accumulators(columns, packed, za, saturating, steps.raw_sums)
+        codes = steps.fbgemm_output(acc, packed, input.q_scale(), bias, scale, zero_point, relu)
     return output_qtensor(codes.reshape(input.shape[:-1] + (out_features,)), scale, zero_point)
+
+
+@dispatch.reference("linear")
+def _linear_reference(ctx: dispatch.Context, *args) -> QTensor:
+    return run_linear(REFERENCE_STEPS, ctx, *args)
