@@ -17,7 +17,12 @@ from qemu.ops.conv import (
     conv_transpose3d,
 )
 from qemu.ops.linear import linear, linear_relu
-from qemu.quantize import dequantize, quantize_per_channel, quantize_per_tensor
+from qemu.quantize import (
+    dequantize,
+    quantize_per_channel,
+    quantize_per_tensor,
+    quantize_per_tensor_dynamic,
+)
 
 __all__ = [
     "conv1d",
@@ -34,4 +39,5 @@ __all__ = [
     "linear_relu",
     "quantize_per_channel",
     "quantize_per_tensor",
+    "quantize_per_tensor_dynamic",
 ]
