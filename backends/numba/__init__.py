@@ -4,4 +4,8 @@ operations and are held bit-equal to the NumPy reference by the tests.
 Importing this package registers every numba kernel.
 """
 
-from qemu.backends.numba import quantize  # noqa: F401
+from qemu.backends.numba import (  # noqa: F401
+    conv,
+    linear,
+    quantize,  # noqa: F401
+)

@@ -4,4 +4,9 @@ Importing this package registers every torch kernel; see :mod:`.runner` for how 
 engine that this host does not run natively is reached.
 """
 
-from qemu.backends.torch import quantize  # noqa: F401
+from qemu.backends.torch import (  # noqa: F401
+    batch,
+    conv,
+    linear,
+    quantize,  # noqa: F401
+)

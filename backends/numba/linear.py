@@ -1,0 +1,56 @@
+"""Static int8 linear on numba: the exact sums through the same float32 BLAS as the
+reference (:func:`qemu.numerics.int8gemm.gemm_u8s8_exact`), the int16 pair-saturated
+sums and the requantization in compiled loops."""
+
+from __future__ import annotations
+
+import numpy as np
+from qemu.backends.numba import int8gemm, requantize
+
+from qemu.dispatch import Context, register
+from qemu.numerics.requantize import (
+    fbgemm_requantization_params,
+    qnnpack_requantization_scales,
+)
+from qemu.ops.linear import GemmSteps, raw_gemm_sums, run_linear
+from qemu.qtensor import QTensor
+
+
+def raw_sums(columns: np.ndarray, packed, saturating_pairs: bool) -> np.ndarray:
+    """:func:`qemu.ops.linear.raw_gemm_sums` with the pair-saturated sums compiled (the
+    exact ones go through the same float32 BLAS)."""
+    if not saturating_pairs:
+        return raw_gemm_sums(columns, packed, False)
+    return np.stack(
+        [
+            int8gemm.gemm_u8s8_pair_saturated(columns[g], packed.codes[g])
+            for g in range(packed.groups)
+        ]
+    )
+
+
+def fbgemm_output(acc, packed, input_scale, bias, scale, zero_point, relu) -> np.ndarray:
+    """:func:`qemu.ops.linear.fbgemm_output` on numba."""
+    act_times_w_scale, multiplier = fbgemm_requantization_params(
+        input_scale, packed.scales if packed.per_channel else packed.scales[:1], scale
+    )
+    bias_values = np.zeros(1, np.float32) if bias is None else bias
+    return requantize.requantize_fbgemm(
+        np.ascontiguousarray(acc), act_times_w_scale, multiplier, bias_values,
+        bias is not None, packed.per_channel, zero_point, relu,
+    )  # fmt: skip
+
+
+def qnnpack_output(acc, packed, input_scale, scale, zero_point, relu) -> np.ndarray:
+    """:func:`qemu.ops.linear.qnnpack_output` on numba."""
+    scales = qnnpack_requantization_scales(packed.scales, input_scale, scale)
+    lower = zero_point if relu else 0
+    return requantize.requantize_qnnpack(np.ascontiguousarray(acc), scales, zero_point, lower, 255)
+
+
+NUMBA_STEPS = GemmSteps(raw_sums, fbgemm_output, qnnpack_output)
+
+
+@register("linear", "numba")
+def _linear(ctx: Context, *args) -> QTensor:
+    return run_linear(NUMBA_STEPS, ctx, *args)
