@@ -46,3 +46,19 @@ def lrintf(x):
     if abs(r) < 9.223372036854775808e18:
         return np.int64(r)
     return INT64_MIN
+
+
+X86_DEFAULT_NAN = np.uint32(0xFFC00000).view(np.float32)
+
+
+@njit(cache=True, inline="always")
+def x86_nan2(result, first, second):
+    """:func:`qemu.numerics.float32.x86_nan` for two operands that are already quiet:
+    ``result`` unless NaN, else the first NaN operand, else the x86 default NaN."""
+    if result == result:
+        return result
+    if first != first:
+        return first
+    if second != second:
+        return second
+    return X86_DEFAULT_NAN

@@ -5,10 +5,42 @@ Each entry validates its arguments once and dispatches to the chosen backend; th
 NumPy reference kernel of each op sits beside its entry in the family module.
 """
 
+from qemu.ops.embedding import (
+    embedding_4bit,
+    embedding_bag_2bit_prepack,
+    embedding_bag_2bit_rowwise_offsets,
+    embedding_bag_2bit_unpack,
+    embedding_bag_4bit,
+    embedding_bag_4bit_prepack,
+    embedding_bag_4bit_rowwise_offsets,
+    embedding_bag_4bit_unpack,
+    embedding_bag_byte,
+    embedding_bag_byte_prepack,
+    embedding_bag_byte_rowwise_offsets,
+    embedding_bag_byte_unpack,
+    embedding_bag_prepack,
+    embedding_byte,
+    quantize_embedding_weight,
+)
 from qemu.quantize import dequantize, quantize_per_channel, quantize_per_tensor
 
 __all__ = [
     "dequantize",
+    "embedding_4bit",
+    "embedding_bag_2bit_prepack",
+    "embedding_bag_2bit_rowwise_offsets",
+    "embedding_bag_2bit_unpack",
+    "embedding_bag_4bit",
+    "embedding_bag_4bit_prepack",
+    "embedding_bag_4bit_rowwise_offsets",
+    "embedding_bag_4bit_unpack",
+    "embedding_bag_byte",
+    "embedding_bag_byte_prepack",
+    "embedding_bag_byte_rowwise_offsets",
+    "embedding_bag_byte_unpack",
+    "embedding_bag_prepack",
+    "embedding_byte",
     "quantize_per_channel",
+    "quantize_embedding_weight",
     "quantize_per_tensor",
 ]
