@@ -120,11 +120,26 @@ def _avx2_row_min_max(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row minima and maxima as the AVX2 prepack loops find them (QuantUtilsAvx2.cc:
     ``FloatOrHalfToFused8BitRowwiseQuantizedSBFloatAvx2`` and the N-bit twin).
 
-    Eight lanes start at +/-FLT_MAX and take ``_mm256_min_ps(lane, x)`` /
-    ``_mm256_max_ps(lane, x)`` over the full 8-column blocks; the lanes are then
-    folded in order with ``std::min`` / ``std::max``, then the tail columns. The
-    orders matter only for NaN: ``minps`` returns its second operand when either is
-    NaN, ``std::min(m, v)`` keeps ``m`` unless ``v < m``.
+    The search starts from +/-FLT_MAX, so a row of +inf has minimum FLT_MAX (and an
+    empty row FLT_MAX / -FLT_MAX). Which of several equal zeros (+0 or -0) and which
+    NaN a row yields depends on the search order: such rows go through
+    :func:`_avx2_row_min_max_in_order`.
+    """
+    minimum = np.min(x, axis=1, initial=_FLT_MAX)
+    maximum = np.max(x, axis=1, initial=-_FLT_MAX)
+    # np.min propagates NaN; with NaN or a zero extreme the order decides.
+    ordered = np.isnan(minimum) | (minimum == 0) | (maximum == 0)
+    if ordered.any():
+        minimum[ordered], maximum[ordered] = _avx2_row_min_max_in_order(x[ordered])
+    return minimum, maximum
+
+
+def _avx2_row_min_max_in_order(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The lane-by-lane search: eight lanes take ``_mm256_min_ps(lane, x)`` /
+    ``_mm256_max_ps(lane, x)`` over the full 8-column blocks, then the lanes are folded
+    in order with ``std::min`` / ``std::max``, then the tail columns. ``minps``
+    returns its second operand when either is NaN; ``std::min(m, v)`` keeps ``m``
+    unless ``v < m``.
     """
     rows, cols = x.shape
     full = cols // _AVX2_LANES * _AVX2_LANES
@@ -1288,7 +1303,10 @@ def _float_qparams_rowwise(weight: np.ndarray, dtype: QDType) -> tuple[np.ndarra
     ``_calculate_qparams``), in float32 tensor arithmetic:
     ``scale = (max - min) / (qmax - qmin)``, 1 where ``scale <= eps``;
     ``zero_point = (-1 * min) / scale``."""
-    minimum, maximum = weight.min(axis=1), weight.max(axis=1)
+    # torch.aminmax returns the first of equal extremes, which matters for +0 / -0.
+    rows = np.arange(weight.shape[0])
+    minimum = weight[rows, np.argmax(weight == weight.min(axis=1)[:, None], axis=1)]
+    maximum = weight[rows, np.argmax(weight == weight.max(axis=1)[:, None], axis=1)]
     with np.errstate(invalid="ignore", over="ignore"):
         scale = (maximum - minimum) / np.float32(dtype.qmax - dtype.qmin)
         scale = np.where(scale > _FLOAT32_EPS, scale, np.float32(1.0)).astype(np.float32)

@@ -39,7 +39,7 @@ SPECIAL_VALUES = np.array(
     dtype=np.float32,
 )
 
-TABLE_KINDS = ("normal", "grid", "constant_rows", "special", "huge", "tiny")
+TABLE_KINDS = ("normal", "grid", "constant_rows", "signed_zeros", "special", "huge", "tiny")
 PREPACKS = {
     8: ops.embedding_bag_byte_prepack,
     4: ops.embedding_bag_4bit_prepack,
@@ -71,6 +71,15 @@ def table(rng: np.random.Generator, shape: tuple[int, ...], kind: str) -> np.nda
         rows = values.reshape(-1, shape[-1])
         chosen = rng.random(rows.shape[0]) < 0.5
         rows[chosen] = rows[chosen, :1]
+    elif kind == "signed_zeros" and values.size:
+        # +0 and -0 as row extremes: which one a search returns depends on its order.
+        rows = np.abs(values.reshape(-1, shape[-1])) * rng.choice(
+            [-1, 1], (values.size // shape[-1], 1)
+        )
+        flat = rows.reshape(-1)
+        count = int(rng.integers(1, 1 + flat.size))
+        flat[rng.integers(0, flat.size, count)] = rng.choice(np.float32([0.0, -0.0]), count)
+        values = rows.astype(np.float32).reshape(shape)
     elif kind == "special" and values.size:
         flat = values.reshape(-1)
         count = int(rng.integers(1, 4))

@@ -61,7 +61,7 @@ def _float_weight(module) -> np.ndarray:
     dtype=st.sampled_from(["quint8", "quint4x2"]),
     rows=st.integers(1, 16),
     half_cols=st.integers(1, 20),
-    kind=st.sampled_from(["normal", "grid", "constant_rows", "huge", "tiny"]),
+    kind=st.sampled_from(["normal", "grid", "constant_rows", "signed_zeros", "huge", "tiny"]),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_weight_quantization_equals_the_float_qparams_observer_path(

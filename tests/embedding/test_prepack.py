@@ -177,7 +177,9 @@ _prepack_draw = dict(
     bits=st.sampled_from([8, 4, 2]),
     rows=st.integers(0, 12),
     units=st.integers(0, 24),
-    kind=st.sampled_from(["normal", "grid", "constant_rows", "special", "huge", "tiny"]),
+    kind=st.sampled_from(
+        ["normal", "grid", "constant_rows", "signed_zeros", "special", "huge", "tiny"]
+    ),
     half_input=st.booleans(),
     seed=st.integers(0, 2**32 - 1),
 )
