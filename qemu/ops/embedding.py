@@ -4,13 +4,13 @@ the ``torch.ao.nn.quantized.Embedding`` / ``EmbeddingBag`` modules).
 
 A row-wise packed table keeps each row's codes followed by that row's scale and bias:
 
-============  ===============================  =====================================
-bit rate      row layout                       produced by
-============  ===============================  =====================================
-8 (byte)      ``D`` codes, f32 scale, f32 bias  ``embedding_bag_byte_prepack``
-4             ``D/2`` bytes, f16 scale, f16 bias ``embedding_bag_4bit_prepack``
-2             ``D/4`` bytes, f16 scale, f16 bias ``embedding_bag_2bit_prepack``
-============  ===============================  =====================================
+========  ===================================  ================================
+bits      row layout                           produced by
+========  ===================================  ================================
+8         ``D`` codes, f32 scale, f32 bias     ``embedding_bag_byte_prepack``
+4         ``D/2`` bytes, f16 scale, f16 bias   ``embedding_bag_4bit_prepack``
+2         ``D/4`` bytes, f16 scale, f16 bias   ``embedding_bag_2bit_prepack``
+========  ===================================  ================================
 
 Sub-byte codes fill each byte from the low bits up (column ``j`` sits at bit
 ``(j % k) * bits`` of byte ``j // k``). A lookup sums, per bag and in index order,
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -42,7 +43,6 @@ from qemu.numerics.fp16 import fp16_to_float32, round_to_fp16, round_to_fp16_c10
 from qemu.qtensor import QTensor
 from qemu.quantize import quantize_per_channel
 
-BIT_RATES = (8, 4, 2)
 _FLT_MAX = np.float32(np.finfo(np.float32).max)
 _FLOAT32_EPS = np.float32(np.finfo(np.float32).eps)
 # FloatOrHalfToFused8BitRowwiseQuantizedSBFloat{Avx2,Ref}: kEpsilon keeps 255/range finite.
@@ -407,7 +407,7 @@ def bag_plan(
             )
     else:
         boundaries = np.append(boundaries, np.int64(count))
-    if boundaries.size and boundaries[0] < 0:
+    if boundaries[0] < 0:
         raise ValueError(f"offsets: expected offsets >= 0, got offsets[0] = {boundaries[0]}")
     decreasing = np.flatnonzero(np.diff(boundaries) < 0)
     if decreasing.size:
@@ -417,31 +417,32 @@ def bag_plan(
             f"len(indices) = {count} unless include_last_offset), got offsets[{at}] = "
             f"{boundaries[at]} > offsets[{at + 1}] = {boundaries[at + 1]}"
         )
-    if boundaries.size and boundaries[-1] > count:
+    if boundaries[-1] > count:
         raise ValueError(
             f"offsets: the last offset {boundaries[-1]} is past the end of the {count} indices"
         )
     sparse = pruned_weights and not _is_dense_marker(compressed_indices_mapping)
     table_size = compressed_indices_mapping.size if sparse else num_rows
-    used = np.zeros(count, dtype=bool)
+    walked = np.zeros(count, dtype=bool)  # positions the bags read
     if bits == 8 and not sparse:
         starts, ends = boundaries[:-1], boundaries[1:]
-        if boundaries.size:
-            used[boundaries[0] : boundaries[-1]] = True
+        walked[boundaries[0] : boundaries[-1]] = True
+        checked = walked
     else:
-        if boundaries.size and boundaries[-1] != count:
+        if boundaries[-1] != count:
             raise ValueError(
                 f"offsets: the last offset must equal len(indices) = {count} for this "
                 f"kernel (torch: 'the last offset value should be the size of the indices "
                 f"tensor'), got {boundaries[-1]}"
             )
-        first = boundaries[0] if boundaries.size else 0
+        first = boundaries[0]
         starts, ends = boundaries[:-1] - first, boundaries[1:] - first
-        used[: count - first] = True
+        walked[: count - first] = True
         # When the walk ends short of the last index the kernel reports failure and
-        # qembeddingbag.cpp then checks the unshifted bags' indices as well.
-        used[first:] = True
-    bad = used & ((flat < 0) | (flat >= table_size))
+        # qembeddingbag.cpp then range-checks the indices of the unshifted bags.
+        checked = walked.copy()
+        checked[first:] = True
+    bad = checked & ((flat < 0) | (flat >= table_size))
     if bad.any():
         position = int(np.flatnonzero(bad)[0])
         what = "compressed_indices_mapping entries" if sparse else "table rows"
@@ -449,12 +450,11 @@ def bag_plan(
             f"indices: index {flat[position]} at position {position} is out of range "
             f"[0, {table_size}) ({table_size} {what})"
         )
-    rows = np.where(used, flat, -1)
+    rows = np.where(walked, flat, -1)
     if sparse:
-        rows = np.where(
-            used, compressed_indices_mapping.astype(np.int64)[np.where(used, flat, 0)], -1
-        )
-        wrong = used & ((rows < -1) | (rows >= num_rows))
+        mapping = compressed_indices_mapping.astype(np.int64)
+        rows = np.where(walked, mapping[np.where(walked, flat, 0)], -1)
+        wrong = walked & ((rows < -1) | (rows >= num_rows))
         if wrong.any():
             position = int(np.flatnonzero(wrong)[0])
             raise ValueError(
@@ -588,6 +588,30 @@ def _check_indices(indices: object) -> np.ndarray:
     return array
 
 
+class BagArguments(NamedTuple):
+    """The canonical EmbeddingBag arguments, in torch's order (after the table)."""
+
+    indices: np.ndarray
+    offsets: np.ndarray | None
+    scale_grad_by_freq: bool
+    mode: int
+    pruned_weights: bool
+    per_sample_weights: np.ndarray | None
+    compressed_indices_mapping: np.ndarray | None
+    include_last_offset: bool
+
+    def plan(self, num_rows: int, bits: int) -> BagPlan:
+        return bag_plan(
+            num_rows,
+            bits,
+            self.indices,
+            self.offsets,
+            self.include_last_offset,
+            self.pruned_weights,
+            self.compressed_indices_mapping,
+        )
+
+
 def _check_bag_arguments(
     bits: int,
     indices: object,
@@ -598,7 +622,7 @@ def _check_bag_arguments(
     per_sample_weights: object,
     compressed_indices_mapping: object,
     include_last_offset: object,
-) -> tuple:
+) -> BagArguments:
     """Canonical EmbeddingBag arguments, refusing what torch refuses and what it would
     compute from undefined memory."""
     indices_array = _check_indices(indices)
@@ -643,16 +667,9 @@ def _check_bag_arguments(
             "compressed_indices_mapping: pruned_weights=True needs the mapping from "
             "indices to packed rows (torch fails with 'bad optional access')"
         )
-    ilo = _check_bool(include_last_offset, "include_last_offset")
-    return (
-        indices_array,
-        offsets_array,
-        grad_by_freq,
-        mode_code,
-        pruned,
-        weights,
-        mapping,
-        ilo,
+    last = _check_bool(include_last_offset, "include_last_offset")
+    return BagArguments(
+        indices_array, offsets_array, grad_by_freq, mode_code, pruned, weights, mapping, last
     )
 
 
@@ -947,15 +964,7 @@ def _rowwise_offsets(bits, weight, indices, offsets, *rest, engine, backend):
     packed = _check_packed(weight, bits)
     _check_lookup_table(embedding_dim(packed, bits))
     arguments = _check_bag_arguments(bits, indices, offsets, *rest)
-    bag_plan(
-        packed.shape[0],
-        bits,
-        arguments[0],
-        arguments[1],
-        arguments[7],
-        arguments[4],
-        arguments[6],
-    )
+    arguments.plan(packed.shape[0], bits)  # validates the bags
     return dispatch.call(
         "embedding_bag_rowwise_offsets", packed, bits, *arguments, engine=engine, backend=backend
     )
@@ -1113,15 +1122,7 @@ def _module_bag(bits, weight, indices, offsets, *rest, engine, backend):
     qweight = _check_embedding_qweight(weight, "embedding_bag")
     _module_read_dim(qweight, bits)
     arguments = _check_bag_arguments(bits, indices, offsets, *rest)
-    bag_plan(
-        qweight.shape[0],
-        bits,
-        arguments[0],
-        arguments[1],
-        arguments[7],
-        arguments[4],
-        arguments[6],
-    )
+    arguments.plan(qweight.shape[0], bits)  # validates the bags
     return dispatch.call("embedding_bag", qweight, bits, *arguments, engine=engine, backend=backend)
 
 
@@ -1356,6 +1357,13 @@ def quantize_embedding_weight(
             "is not finite"
         )
     scale, zero_point = _float_qparams_rowwise(array, qdtype)
+    if np.isinf(scale).any():
+        row = int(np.flatnonzero(np.isinf(scale))[0])
+        raise ValueError(
+            f"weight: row {row} spans more than the float32 range (max - min overflows), so "
+            "the observer's scale is infinite; torch quantizes such a row to zeros with a "
+            "NaN bias"
+        )
     return quantize_per_channel(array, scale, zero_point, 0, qdtype, engine=engine, backend=backend)
 
 
@@ -1468,7 +1476,6 @@ def _embedding_reference(
 
 
 __all__ = [
-    "BIT_RATES",
     "BagPlan",
     "bag_plan",
     "embedding_4bit",
