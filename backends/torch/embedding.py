@@ -27,12 +27,22 @@ def _quantized_op(name: str):
 
 @register("embedding_bag_rowwise_prepack", "torch")
 def _rowwise_prepack(
-    ctx: Context, weight: np.ndarray, bits: int, optimized_qparams: bool, nbins: int, ratio: float
+    ctx: Context,
+    weight: np.ndarray,
+    bits: int,
+    optimized_qparams: bool,
+    nbins: int,
+    ratio: float,
+    rowwise_min_max: np.ndarray | None,
 ) -> np.ndarray:
-    op = _quantized_op(_PREFIX[bits] + "_prepack")
-    if bits == 8:
-        return op(_tensor(weight)).numpy()
-    return op(_tensor(weight), optimized_qparams, nbins, ratio).numpy()
+    name = _PREFIX[bits] + "_prepack"
+    arguments = [_tensor(weight)]
+    if rowwise_min_max is not None:
+        name += "_with_rowwise_min_max"
+        arguments.append(_tensor(rowwise_min_max))
+    if bits != 8:
+        arguments += [optimized_qparams, nbins, ratio]
+    return _quantized_op(name)(*arguments).numpy()
 
 
 @register("embedding_bag_rowwise_unpack", "torch")

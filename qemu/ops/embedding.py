@@ -187,10 +187,17 @@ def _saturating_block_codes(scaled: np.ndarray, qmax: int) -> np.ndarray:
     return np.minimum(narrowed, qmax)
 
 
-def _byte_prepack_rows(x: np.ndarray) -> np.ndarray:
+def _row_extremes(x: np.ndarray, given: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The AVX2 routines' row min/max, or the caller's (``*_with_rowwise_min_max``)."""
+    if given is None:
+        return _avx2_row_min_max(x)
+    return given[:, 0].copy(), given[:, 1].copy()
+
+
+def _byte_prepack_rows(x: np.ndarray, given: np.ndarray | None) -> np.ndarray:
     """FBGEMM ``FloatOrHalfToFused8BitRowwiseQuantizedSBFloatAvx2`` on float32 rows."""
     cols = x.shape[1]
-    minimum, maximum = _avx2_row_min_max(x)
+    minimum, maximum = _row_extremes(x, given)
     with np.errstate(invalid="ignore", over="ignore"):
         value_range = maximum - minimum
         scale = value_range / np.float32(255.0)
@@ -238,11 +245,11 @@ def _nbit_qparams(minimum: np.ndarray, maximum: np.ndarray, bits: int, to_half):
     return rounded_minimum, to_half(scale), inverse, bias_half
 
 
-def _nbit_prepack_rows(x: np.ndarray, bits: int) -> np.ndarray:
+def _nbit_prepack_rows(x: np.ndarray, bits: int, given: np.ndarray | None) -> np.ndarray:
     """FBGEMM ``FloatOrHalfToFusedNBitRowwiseQuantizedSBHalfAvx2<float, bits>``."""
     cols = x.shape[1]
     qmax = (1 << bits) - 1
-    minimum, maximum = _avx2_row_min_max(x)
+    minimum, maximum = _row_extremes(x, given)
     rounded_minimum, scale_half, inverse, bias_half = _nbit_qparams(
         minimum, maximum, bits, round_to_fp16
     )
@@ -785,12 +792,73 @@ def embedding_bag_byte_prepack(
     if array.ndim == 0:
         raise ValueError("weight: expected at least one dimension (rows of an embedding table)")
     return dispatch.call(
-        "embedding_bag_rowwise_prepack", array, 8, False, 200, 0.16, engine=engine, backend=backend
+        "embedding_bag_rowwise_prepack",
+        array,
+        8,
+        False,
+        200,
+        0.16,
+        None,
+        engine=engine,
+        backend=backend,
     )
 
 
-def _nbit_prepack(weight, bits, optimized_qparams, nbins, ratio, engine, backend):
+def _check_rowwise_min_max(extremes: object, weight: np.ndarray) -> np.ndarray:
+    """Caller-given row minima and maxima: shape ``(rows, 2)``, the table's dtype (torch
+    reads them through a pointer of the table's type)."""
+    if not isinstance(extremes, np.ndarray) or extremes.dtype != weight.dtype:
+        got = extremes.dtype if isinstance(extremes, np.ndarray) else type(extremes).__name__
+        raise TypeError(
+            f"rowwise_min_max: expected a {weight.dtype} array like the weight, got {got}"
+        )
+    if weight.ndim != 2 or extremes.shape != (weight.shape[0], 2):
+        raise ValueError(
+            f"rowwise_min_max: expected shape (rows, 2) = ({weight.shape[0]}, 2) for a 2-D "
+            f"table, got {extremes.shape} for a table of shape {weight.shape}"
+        )
+    return np.ascontiguousarray(extremes)
+
+
+def embedding_bag_byte_prepack_with_rowwise_min_max(
+    weight: object,
+    rowwise_min_max: np.ndarray,
+    *,
+    engine: str | None = None,
+    backend: str | None = None,
+) -> np.ndarray:
+    """:func:`embedding_bag_byte_prepack` of a 2-D table with each row's
+    ``[min, max]`` given instead of searched, as
+    ``torch.ops.quantized.embedding_bag_byte_prepack_with_rowwise_min_max`` does.
+    The formulas take the given values as they are (a ``min`` above some entries gives
+    codes that wrap or saturate as the kernel's do).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = np.float32([[0.0, 1.0, 2.0]])
+    >>> embedding_bag_byte_prepack_with_rowwise_min_max(w, np.float32([[0.0, 4.0]]))[0, :3].tolist()
+    [0, 64, 128]
+    """
     array = _check_float_weight(weight)
+    extremes = _check_rowwise_min_max(rowwise_min_max, array)
+    return dispatch.call(
+        "embedding_bag_rowwise_prepack",
+        array,
+        8,
+        False,
+        200,
+        0.16,
+        extremes,
+        engine=engine,
+        backend=backend,
+    )
+
+
+def _nbit_prepack(weight, bits, optimized_qparams, nbins, ratio, extremes, engine, backend):
+    array = _check_float_weight(weight)
+    if extremes is not None:
+        extremes = _check_rowwise_min_max(extremes, array)
     if array.ndim != 2:
         raise ValueError(
             f"weight: the {bits}-bit prepack takes a 2-D table, got shape {array.shape}"
@@ -822,6 +890,7 @@ def _nbit_prepack(weight, bits, optimized_qparams, nbins, ratio, engine, backend
         optimized,
         int(nbins),
         float(ratio),
+        extremes,
         engine=engine,
         backend=backend,
     )
@@ -855,7 +924,7 @@ def embedding_bag_4bit_prepack(
     >>> embedding_bag_4bit_prepack(np.float32([[0.0, 1.0, 2.0, 3.0]]))[0, :2].tolist()
     [80, 250]
     """
-    return _nbit_prepack(weight, 4, optimized_qparams, nbins, ratio, engine, backend)
+    return _nbit_prepack(weight, 4, optimized_qparams, nbins, ratio, None, engine, backend)
 
 
 def embedding_bag_2bit_prepack(
@@ -877,7 +946,58 @@ def embedding_bag_2bit_prepack(
     >>> embedding_bag_2bit_prepack(np.float32([[0.0, 1.0, 2.0, 3.0]]))[0, 0]
     np.uint8(228)
     """
-    return _nbit_prepack(weight, 2, optimized_qparams, nbins, ratio, engine, backend)
+    return _nbit_prepack(weight, 2, optimized_qparams, nbins, ratio, None, engine, backend)
+
+
+def embedding_bag_4bit_prepack_with_rowwise_min_max(
+    weight: object,
+    rowwise_min_max: np.ndarray,
+    optimized_qparams: bool = False,
+    nbins: int = 200,
+    ratio: float = 0.16,
+    *,
+    engine: str | None = None,
+    backend: str | None = None,
+) -> np.ndarray:
+    """:func:`embedding_bag_4bit_prepack` with each row's ``[min, max]`` given, as
+    ``torch.ops.quantized.embedding_bag_4bit_prepack_with_rowwise_min_max`` does. With
+    ``optimized_qparams=True`` torch searches the min/max itself and ignores them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = np.float32([[0.0, 1.0, 2.0, 3.0]])
+    >>> embedding_bag_4bit_prepack_with_rowwise_min_max(w, np.float32([[0.0, 15.0]]))[0, :2].tolist()
+    [16, 50]
+    """
+    return _nbit_prepack(
+        weight, 4, optimized_qparams, nbins, ratio, rowwise_min_max, engine, backend
+    )
+
+
+def embedding_bag_2bit_prepack_with_rowwise_min_max(
+    weight: object,
+    rowwise_min_max: np.ndarray,
+    optimized_qparams: bool = False,
+    nbins: int = 200,
+    ratio: float = 0.16,
+    *,
+    engine: str | None = None,
+    backend: str | None = None,
+) -> np.ndarray:
+    """:func:`embedding_bag_2bit_prepack` with each row's ``[min, max]`` given, as
+    ``torch.ops.quantized.embedding_bag_2bit_prepack_with_rowwise_min_max`` does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = np.float32([[0.0, 1.0, 2.0, 3.0]])
+    >>> embedding_bag_2bit_prepack_with_rowwise_min_max(w, np.float32([[0.0, 6.0]]))[0, 0]
+    np.uint8(144)
+    """
+    return _nbit_prepack(
+        weight, 2, optimized_qparams, nbins, ratio, rowwise_min_max, engine, backend
+    )
 
 
 def _unpack(weight, bits, engine, backend):
@@ -1378,14 +1498,16 @@ def _rowwise_prepack_reference(
     optimized_qparams: bool,
     nbins: int,
     ratio: float,
+    rowwise_min_max: np.ndarray | None,
 ) -> np.ndarray:
     rows = _as_float32(weight.reshape(math.prod(weight.shape[:-1]), weight.shape[-1]))
+    given = None if rowwise_min_max is None else _as_float32(rowwise_min_max)
     if bits == 8:
-        packed = _byte_prepack_rows(rows)
+        packed = _byte_prepack_rows(rows, given)
     elif optimized_qparams:
         packed = _optimized_nbit_prepack_rows(rows, bits, nbins, ratio)
     else:
-        packed = _nbit_prepack_rows(rows, bits)
+        packed = _nbit_prepack_rows(rows, bits, given)
     return packed.reshape(*weight.shape[:-1], packed.shape[-1])
 
 
@@ -1480,14 +1602,17 @@ __all__ = [
     "bag_plan",
     "embedding_4bit",
     "embedding_bag_2bit_prepack",
+    "embedding_bag_2bit_prepack_with_rowwise_min_max",
     "embedding_bag_2bit_rowwise_offsets",
     "embedding_bag_2bit_unpack",
     "embedding_bag_4bit",
     "embedding_bag_4bit_prepack",
+    "embedding_bag_4bit_prepack_with_rowwise_min_max",
     "embedding_bag_4bit_rowwise_offsets",
     "embedding_bag_4bit_unpack",
     "embedding_bag_byte",
     "embedding_bag_byte_prepack",
+    "embedding_bag_byte_prepack_with_rowwise_min_max",
     "embedding_bag_byte_rowwise_offsets",
     "embedding_bag_byte_unpack",
     "embedding_bag_prepack",

@@ -255,3 +255,61 @@ def test_prepack_is_the_same_on_every_engine(
     assert_bitexact(packed, torch_packed, f"packed ({engine})")
     unpack = embedding_draws.UNPACKS[bits]
     assert_bitexact(unpack(packed), unpack(packed, engine=engine, backend="torch"), "unpacked")
+
+
+_WITH_MIN_MAX = {
+    8: ops.embedding_bag_byte_prepack_with_rowwise_min_max,
+    4: ops.embedding_bag_4bit_prepack_with_rowwise_min_max,
+    2: ops.embedding_bag_2bit_prepack_with_rowwise_min_max,
+}
+
+
+def _given_extremes(rng, weight, how):
+    """Row [min, max] pairs: the true ones, widened, narrowed (codes out of range),
+    swapped, or random."""
+    values = weight.astype(np.float32)
+    low = np.nanmin(values, axis=1, initial=np.inf) if values.size else np.zeros(len(values))
+    high = np.nanmax(values, axis=1, initial=-np.inf) if values.size else np.zeros(len(values))
+    low, high = np.nan_to_num(low), np.nan_to_num(high)
+    span = high - low
+    pairs = {
+        "true": (low, high),
+        "wide": (low - span, high + span),
+        "narrow": (low + span / 3, high - span / 3),
+        "swapped": (high, low),
+        "random": tuple(rng.normal(size=(2, len(values))) * 10.0 ** rng.uniform(-3, 3)),
+    }[how]
+    return np.stack(pairs, axis=1).astype(weight.dtype)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("bits", [8, 4, 2])
+@settings(max_examples=cases(60))
+@given(
+    **{name: draw for name, draw in _prepack_draw.items() if name != "bits"},
+    how=st.sampled_from(["true", "wide", "narrow", "swapped", "random"]),
+    optimized=st.booleans(),
+)
+def test_prepack_with_rowwise_min_max_equals_torch(
+    embedding_draws, bits, rows, units, kind, half_input, seed, how, optimized
+):
+    pytest.importorskip("torch")
+    (weight,) = _prepack_arguments(embedding_draws, 4, rows, units, kind, half_input, seed)
+    extremes = _given_extremes(np.random.default_rng(seed), weight, how)
+    extra = () if bits == 8 else (optimized and units > 0,)
+    pack = _WITH_MIN_MAX[bits]
+    expected = pack(weight, extremes, *extra, backend="torch")
+    assert_bitexact(pack(weight, extremes, *extra), expected, "packed")
+    assert_bitexact(pack(weight, extremes, *extra, backend="numba"), expected, "numba packed")
+
+
+def test_rowwise_min_max_must_match_the_table():
+    weight = np.zeros((3, 4), np.float32)
+    with pytest.raises(TypeError, match="float32 array like the weight"):
+        ops.embedding_bag_byte_prepack_with_rowwise_min_max(weight, np.zeros((3, 2), np.float16))
+    with pytest.raises(ValueError, match=r"shape \(rows, 2\)"):
+        ops.embedding_bag_4bit_prepack_with_rowwise_min_max(weight, np.zeros((2, 2), np.float32))
+    with pytest.raises(ValueError, match="2-D table"):
+        ops.embedding_bag_byte_prepack_with_rowwise_min_max(
+            np.zeros((2, 3, 4), np.float32), np.zeros((2, 2), np.float32)
+        )
