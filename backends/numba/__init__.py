@@ -6,6 +6,7 @@ Importing this package registers every numba kernel.
 
 from qemu.backends.numba import (  # noqa: F401
     conv,
+    embedding,
     linear,
-    quantize,  # noqa: F401
+    quantize,
 )

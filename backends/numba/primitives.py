@@ -81,3 +81,19 @@ f64_bits = intrinsic(_bitcast(types.float64, types.uint64))
 f64_bits.__doc__ = "The IEEE bit pattern of a float64, as uint64."
 f64_from_bits = intrinsic(_bitcast(types.uint64, types.float64))
 f64_from_bits.__doc__ = "The float64 with a given uint64 bit pattern."
+
+
+X86_DEFAULT_NAN = np.uint32(0xFFC00000).view(np.float32)
+
+
+@njit(cache=True, inline="always")
+def x86_nan2(result, first, second):
+    """:func:`qemu.numerics.float32.x86_nan` for two operands that are already quiet:
+    ``result`` unless NaN, else the first NaN operand, else the x86 default NaN."""
+    if result == result:
+        return result
+    if first != first:
+        return first
+    if second != second:
+        return second
+    return X86_DEFAULT_NAN

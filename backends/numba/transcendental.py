@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-
 from qemu.backends.numba.primitives import (
     cvt_f32_to_i32,
     f32_bits,
@@ -34,6 +33,7 @@ from qemu.backends.numba.primitives import (
     fma,
     fmaf,
 )
+
 from qemu.numerics import libm as _libm
 from qemu.numerics import mkl as _mkl
 from qemu.numerics import sleef as _sleef

@@ -7,6 +7,7 @@ engine that this host does not run natively is reached.
 from qemu.backends.torch import (  # noqa: F401
     batch,
     conv,
+    embedding,
     linear,
-    quantize,  # noqa: F401
+    quantize,
 )

@@ -6,39 +6,47 @@ ATen's or FBGEMM's quantize/dequantize formulas), vectorized over NumPy arrays.
 """
 
 from qemu.numerics.float32 import (
-    DEFAULT_NAN_BITS,
     INT32_MAX,
     INT32_MIN,
     INT64_MIN,
+    X86_DEFAULT_NAN,
     cvt_f32_to_i32,
     f32,
     fma_f32,
     lrintf,
-    propagate_nan,
     quiet_nan,
     rne,
     saturate_i16,
     trunc_f64_to_i64,
     wrap_i32,
+    x86_nan,
 )
-from qemu.numerics.fp16 import FP16_MAX, round_to_fp16, saturate_to_fp16
+from qemu.numerics.fp16 import (
+    FP16_MAX,
+    fp16_to_float32,
+    round_to_fp16,
+    round_to_fp16_c10,
+    saturate_to_fp16,
+)
 
 __all__ = [
-    "DEFAULT_NAN_BITS",
     "FP16_MAX",
     "INT32_MAX",
     "INT32_MIN",
     "INT64_MIN",
+    "X86_DEFAULT_NAN",
     "cvt_f32_to_i32",
     "f32",
     "fma_f32",
+    "fp16_to_float32",
     "lrintf",
-    "propagate_nan",
     "quiet_nan",
     "rne",
     "round_to_fp16",
+    "round_to_fp16_c10",
     "saturate_i16",
     "saturate_to_fp16",
     "trunc_f64_to_i64",
     "wrap_i32",
+    "x86_nan",
 ]

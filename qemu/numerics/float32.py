@@ -191,49 +191,50 @@ def saturate_i16(x) -> np.ndarray:
     return np.clip(np.asarray(x, dtype=np.int64), -32768, 32767)
 
 
-# x86 SSE/AVX NaN results, as bit patterns: an invalid operation on non-NaN operands
-# (inf - inf, 0 * inf, 0 / 0) returns the "real indefinite" QNaN, which has the sign
-# bit set (Intel SDM vol. 1, 4.8.3.7); a NaN operand comes out quieted, sign and
-# payload kept (4.8.3.5).
-DEFAULT_NAN_BITS = np.uint32(0xFFC00000)
+# x86's "real indefinite": the NaN SSE/AVX return for an invalid operation (0 * inf,
+# inf - inf) whose operands hold no NaN. Other CPUs use +NaN, so it is set explicitly.
+X86_DEFAULT_NAN = np.uint32(0xFFC00000).view(np.float32)
 _QUIET_BIT = np.uint32(0x00400000)
 
 
 def quiet_nan(x) -> np.ndarray:
-    """float32 values with every NaN quieted (the quiet bit set, sign and payload kept),
-    as any x86 arithmetic instruction or float32 -> float64 conversion returns a NaN
-    operand; other values unchanged.
+    """float32 values with every NaN made quiet (sign and payload kept), as x86
+    arithmetic passes a NaN operand on; other values are unchanged.
 
     Examples
     --------
-    >>> quiet_nan(np.uint32([0x7F800001]).view(np.float32)).view(np.uint32).tolist()
-    [2143289345]
+    >>> hex(quiet_nan(np.uint32(0x7F800001).view(np.float32)).view(np.uint32))
+    '0x7fc00001'
     """
     x = np.asarray(x, dtype=np.float32)
-    bits = x.view(np.uint32)
-    return np.where(np.isnan(x), bits | _QUIET_BIT, bits).view(np.float32)
+    nan = np.isnan(x)
+    if not nan.any():
+        return x
+    return np.where(nan, (x.view(np.uint32) | _QUIET_BIT).view(np.float32), x)
 
 
-def propagate_nan(result, first, second) -> np.ndarray:
-    """x86 NaN propagation for a binary float32 operation whose value is ``result``:
-    where ``first`` is NaN the result is ``first`` quieted, else where ``second`` is
-    NaN it is ``second`` quieted, else where ``result`` is NaN (an invalid operation)
-    it is the default NaN ``0xFFC00000``. ``first`` is the operand the instruction takes
-    its NaN from when both are NaN (the first source of ``vsubps``/``vdivps``, the
-    first multiplicand of ``vfmadd231ps``): which one that is depends on the kernel.
+def x86_nan(result, *operands) -> np.ndarray:
+    """The NaN an SSE/AVX float32 operation returns, given NumPy's ``result`` of it.
+
+    Where ``result`` is NaN the hardware returns the first NaN among ``operands``
+    (quieted), listed in the instruction's priority order (for ``vaddps``/``vmulps``
+    the first source; for the FMA ``a * b + c`` on AMD Zen, measured, ``a`` and ``b``
+    before ``c``); with no NaN operand (an invalid operation) :data:`X86_DEFAULT_NAN`.
+    NumPy makes no such promise: commutative operations may swap their operands and
+    non-x86 hosts produce +NaN. Other values pass through.
 
     Examples
     --------
-    >>> a = np.uint32([0x7FC00001]).view(np.float32); b = np.uint32([0xFFC00002]).view(np.float32)
-    >>> hex(propagate_nan(a - b, b, a).view(np.uint32)[0])
-    '0xffc00002'
-    >>> hex(propagate_nan(np.float32([np.nan]), 1, 2).view(np.uint32)[0])  # e.g. inf - inf
-    '0xffc00000'
+    >>> a = np.uint32(0x7FC0000A).view(np.float32); b = np.uint32(0xFFC0000B).view(np.float32)
+    >>> hex(x86_nan(b + a, a, b).view(np.uint32)), hex(x86_nan(np.float32(np.nan), 0.0, 1.0).view(np.uint32))
+    ('0x7fc0000a', '0xffc00000')
     """
     result = np.asarray(result, dtype=np.float32)
-    first, second = np.asarray(first, dtype=np.float32), np.asarray(second, dtype=np.float32)
-    bits = result.view(np.uint32)
-    bits = np.where(np.isnan(result), DEFAULT_NAN_BITS, bits)
-    bits = np.where(np.isnan(second), quiet_nan(second).view(np.uint32), bits)
-    bits = np.where(np.isnan(first), quiet_nan(first).view(np.uint32), bits)
-    return bits.astype(np.uint32).view(np.float32)
+    nan = np.isnan(result)
+    if not nan.any():
+        return result
+    chosen = np.full(result.shape, X86_DEFAULT_NAN, dtype=np.float32)
+    for operand in reversed(operands):
+        operand = np.broadcast_to(np.asarray(operand, dtype=np.float32), result.shape)
+        chosen = np.where(np.isnan(operand), quiet_nan(operand), chosen)
+    return np.where(nan, chosen, result)

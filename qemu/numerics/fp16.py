@@ -10,18 +10,67 @@ FP16_MAX = 65504.0
 
 def round_to_fp16(x) -> np.ndarray:
     """Round float32 values to the nearest binary16 value (ties to even; overflow to
-    ±inf, NaN kept), returned as float16.
+    ±inf), returned as float16, as F16C ``vcvtps2ph`` computes it.
 
     NumPy's float32 -> float16 cast is a single correctly rounded conversion, which is
-    what ``vcvtps2ph`` with rounding mode 0 does.
+    what ``vcvtps2ph`` with rounding mode 0 does. A NaN keeps its sign and the top
+    nine bits of its payload and comes out quiet (``vcvtps2ph`` sets the quiet bit;
+    NumPy's cast would leave a signaling NaN signaling).
 
     Examples
     --------
     >>> float(round_to_fp16(np.float32(1 + 2**-11)))  # a tie: rounds to even
     1.0
+    >>> hex(round_to_fp16(np.uint32(0x7F800001).view(np.float32)).view(np.uint16))
+    '0x7e00'
     """
+    x = np.asarray(x, dtype=np.float32)
     with np.errstate(over="ignore"):  # overflow to infinity is the IEEE result
-        return np.asarray(x, dtype=np.float32).astype(np.float16)
+        half = x.astype(np.float16)
+    nan = np.isnan(x)
+    if nan.any():
+        bits = x.view(np.uint32)
+        quiet = ((bits >> 16) & 0x8000) | 0x7E00 | ((bits >> 13) & 0x1FF)
+        half = np.where(nan, quiet.astype(np.uint16).view(np.float16), half)
+    return half
+
+
+def round_to_fp16_c10(x) -> np.ndarray:
+    """``c10::Half(float)`` in ATen code built without F16C (the scalar
+    ``fp16_ieee_from_fp32_value``): round to nearest even like :func:`round_to_fp16`,
+    but every NaN becomes the canonical quiet NaN ``0x7E00`` with the input's sign.
+
+    Examples
+    --------
+    >>> hex(round_to_fp16_c10(np.uint32(0x7FC01234).view(np.float32)).view(np.uint16))
+    '0x7e00'
+    """
+    x = np.asarray(x, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        half = x.astype(np.float16)
+    nan = np.isnan(x)
+    if nan.any():
+        canonical = ((x.view(np.uint32) >> 16) & 0x8000) | 0x7E00
+        half = np.where(nan, canonical.astype(np.uint16).view(np.float16), half)
+    return half
+
+
+def fp16_to_float32(h) -> np.ndarray:
+    """Widen binary16 values to float32 as F16C ``vcvtph2ps`` does: exactly, except
+    that a signaling NaN comes out quiet (payload kept), where NumPy's cast would
+    keep it signaling.
+
+    Examples
+    --------
+    >>> hex(fp16_to_float32(np.uint16(0x7C01).view(np.float16)).view(np.uint32))
+    '0x7fc02000'
+    """
+    h = np.asarray(h, dtype=np.float16)
+    x = h.astype(np.float32)
+    nan = np.isnan(h)
+    if nan.any():
+        x = np.where(nan, (x.view(np.uint32) | np.uint32(0x00400000)).view(np.float32), x)
+    return x
 
 
 def saturate_to_fp16(x) -> np.ndarray:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qemu.numerics.float32 import fma_f32, propagate_nan, quiet_nan
+from qemu.numerics.float32 import fma_f32, quiet_nan, x86_nan
 
 # ATen's CPU reductions split a tensor across threads only above this many elements
 # (at::internal::GRAIN_SIZE).
@@ -494,7 +494,7 @@ def torch_add(a: object, b: object) -> np.ndarray:
     """
     a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
     with np.errstate(invalid="ignore", over="ignore"):
-        return propagate_nan(a + b, b, a)
+        return x86_nan(a + b, b, a)
 
 
 def torch_sub(a: object, b: object) -> np.ndarray:
@@ -510,7 +510,7 @@ def torch_sub(a: object, b: object) -> np.ndarray:
     """
     a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
     with np.errstate(invalid="ignore", over="ignore"):
-        return propagate_nan(a - b, b, a)
+        return x86_nan(a - b, b, a)
 
 
 def torch_mul_scalar(x: object, scalar: float) -> np.ndarray:
@@ -530,7 +530,7 @@ def torch_mul_scalar(x: object, scalar: float) -> np.ndarray:
         raise ValueError("scalar: a NaN factor is not modelled (ATen's NaN choice varies)")
     x = np.asarray(x, dtype=np.float32)
     with np.errstate(invalid="ignore", over="ignore"):
-        return propagate_nan(x * factor, x, factor)
+        return x86_nan(x * factor, x, factor)
 
 
 def torch_div(a: object, b: object) -> np.ndarray:
@@ -544,7 +544,7 @@ def torch_div(a: object, b: object) -> np.ndarray:
     """
     a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore", under="ignore"):
-        return propagate_nan(a / b, a, b)
+        return x86_nan(a / b, a, b)
 
 
 def torch_neg(x: object) -> np.ndarray:

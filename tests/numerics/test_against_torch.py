@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from samples import sample, same_bits
+from samples import same_bits, sample
 
 torch = pytest.importorskip("torch")
 import native_oracles  # noqa: E402  (imports torch's library, so after the skip)

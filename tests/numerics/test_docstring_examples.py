@@ -4,10 +4,9 @@ import doctest
 
 import numpy as np
 import pytest
-
 from qemu.backends.numba import transcendental
-from qemu.numerics import aten_float, float64, libm, mkl, sleef
 
+from qemu.numerics import aten_float, float64, libm, mkl, sleef
 
 MODULES = [aten_float, float64, libm, mkl, sleef, transcendental]
 

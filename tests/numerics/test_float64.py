@@ -2,8 +2,8 @@
 
 import numpy as np
 from numba import njit
-
 from qemu.backends.numba.primitives import fma
+
 from qemu.numerics.float64 import fma_f64
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from qemu.backends.numba import transcendental as T
 from samples import same_bits
 
-from qemu.backends.numba import transcendental as T
 from qemu.numerics import aten_float, libm, mkl, sleef
 
 PAIRS = np.load(Path(__file__).parent / "data" / "torch_reference.npz", allow_pickle=False)

@@ -4,9 +4,9 @@ import zlib
 
 import numpy as np
 import pytest
-from samples import sample, same_bits
-
 from qemu.backends.numba import transcendental as T
+from samples import same_bits, sample
+
 from qemu.numerics import aten_float, libm, mkl, sleef
 
 N = 300_000  # per kind of sample; about 1M inputs per function
