@@ -5,3 +5,4 @@ Importing this package registers every numba kernel.
 """
 
 from qemu.backends.numba import quantize  # noqa: F401
+from qemu.backends.numba import elementwise  # noqa: F401

@@ -5,3 +5,4 @@ engine that this host does not run natively is reached.
 """
 
 from qemu.backends.torch import quantize  # noqa: F401
+from qemu.backends.torch import elementwise  # noqa: F401

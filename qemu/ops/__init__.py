@@ -5,10 +5,32 @@ Each entry validates its arguments once and dispatches to the chosen backend; th
 NumPy reference kernel of each op sits beside its entry in the family module.
 """
 
+from qemu.ops.elementwise import (
+    add,
+    add_relu,
+    add_scalar,
+    add_scalar_relu,
+    cat,
+    cat_relu,
+    mul,
+    mul_relu,
+    mul_scalar,
+    mul_scalar_relu,
+)
 from qemu.quantize import dequantize, quantize_per_channel, quantize_per_tensor
 
 __all__ = [
+    "add",
+    "add_relu",
+    "add_scalar",
+    "add_scalar_relu",
+    "cat",
+    "cat_relu",
     "dequantize",
+    "mul",
+    "mul_relu",
+    "mul_scalar",
+    "mul_scalar_relu",
     "quantize_per_channel",
     "quantize_per_tensor",
 ]
