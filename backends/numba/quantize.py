@@ -57,7 +57,8 @@ def _quantize_float_qparams(x, scales, zero_points, channel, qmin, qmax, out):
     for i in range(x.size):
         c = channel[i]
         inverse = np.float32(1.0) if scales[c] == 0 else np.float32(1.0) / scales[c]
-        out[i] = min(max(lrintf(x[i] * inverse + zero_points[c]), qmin), qmax)
+        truncated = np.int64(np.int32(lrintf(x[i] * inverse + zero_points[c])))
+        out[i] = min(max(truncated, qmin), qmax)
 
 
 @njit(cache=True)

@@ -115,8 +115,12 @@ def quantize_sub_byte(x, scale, zero_point, qmin: int, qmax: int) -> np.ndarray:
 
 
 def quantize_float_qparams(x, scale, zero_point, qmin: int, qmax: int) -> np.ndarray:
-    """ATen ``quantize_val_float_qparams``: ``clamp(lrintf(f32(f32(x * inv) + zp)))``
+    """ATen ``quantize_val_float_qparams``: ``clamp(int32(lrintf(f32(f32(x * inv) + zp))))``
     with a float zero point; ``inv = 1`` where the scale is 0. No FMA.
+
+    The 64-bit ``lrintf`` result is truncated to int32 before the clamp, so a value of
+    2^31 lands on ``qmin`` and 2^32 + 512 on ``qmax``; NaN, infinities and values past
+    2^63 give ``lrintf``'s 0x8000000000000000, whose low half is 0.
 
     Examples
     --------
@@ -128,7 +132,7 @@ def quantize_float_qparams(x, scale, zero_point, qmin: int, qmax: int) -> np.nda
         inverse = np.where(scale == 0, np.float32(1.0), np.float32(1.0) / scale)
     with np.errstate(invalid="ignore", over="ignore"):
         shifted = np.asarray(x, dtype=np.float32) * inverse + f32(zero_point)
-    return np.clip(lrintf(shifted), qmin, qmax)
+    return np.clip(wrap_i32(lrintf(shifted)).astype(np.int64), qmin, qmax)
 
 
 def dequantize_val(codes, scale, zero_point) -> np.ndarray:

@@ -51,7 +51,8 @@ def fma_f32(a, b, c) -> np.ndarray:
     conversion to float32 rounds exactly as a single rounding would: float64 carries
     29 more bits than float32, and round-to-odd keeps the information needed for the
     second rounding to be correct (Boldo & Melquiond, "When double rounding is odd").
-    Non-finite operands follow IEEE semantics through the float64 sum.
+    Non-finite operands follow IEEE semantics through the float64 sum, with x86's
+    NaN propagation when a single operand is NaN.
 
     Examples
     --------
@@ -78,7 +79,11 @@ def fma_f32(a, b, c) -> np.ndarray:
     bits[move & ~towards_larger_magnitude] -= 1
     rounded_to_odd = bits.view(np.float64).reshape(np.shape(total))
     with np.errstate(over="ignore"):
-        return rounded_to_odd.astype(np.float32)
+        result = rounded_to_odd.astype(np.float32)
+    # x86 returns a NaN addend even when the product is invalid (inf * 0); the float64
+    # product would instead produce the default NaN first.
+    nan_addend_only = np.isnan(c64) & ~np.isnan(a64) & ~np.isnan(b64)
+    return np.where(nan_addend_only, c64.astype(np.float32), result)
 
 
 def cvt_f32_to_i32(x) -> np.ndarray:
