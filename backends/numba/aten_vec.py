@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-
 from qemu.backends.numba.primitives import INT32_MIN, cvt_f32_to_i32, fmaf, lrintf
 
 # QuantizeAvx2 / FBGEMM clamp the product from above with the largest float32 below
@@ -66,8 +65,16 @@ def quantize_val(value, inverse_scale, zero_point, qmin, qmax, indefinite):
 
 @njit(cache=True, inline="always")
 def quantize_by_lane(
-    vector, value_vec, value_scalar, vec_inverse, scalar_inverse, zero_point, qmin, qmax,
-    is_qint32, indefinite,
+    vector,
+    value_vec,
+    value_scalar,
+    vec_inverse,
+    scalar_inverse,
+    zero_point,
+    qmin,
+    qmax,
+    is_qint32,
+    indefinite,
 ):
     """``Vectorized<T>::quantize`` (Q-VEC with ``vec_inverse`` for 8-bit, Q-SCAL for
     qint32) when ``vector``, else ``quantize_val``; ``scalar_inverse`` is
@@ -97,11 +104,13 @@ def requantize_from_int_val(value, multiplier, zero_point, qmin, qmax):
 
 
 @njit(cache=True, inline="always")
-def round_shift_half_away(accumulator, shift):
-    """QNNPACK's ``(acc >> shift) + ((acc & mask) - (acc < 0) > mask >> 1)``."""
-    mask = (np.int64(1) << shift) - 1
+def round_shift_half_away(accumulator, shift, vector):
+    """QNNPACK's ``(acc >> shift) + ((acc & mask) - (acc < 0) > mask >> 1)``, with the
+    x86 behaviour of shift counts 32..35 (see the NumPy original)."""
+    mask = (np.int64(1) << (shift % 32)) - 1
     remainder = (accumulator & mask) - (1 if accumulator < 0 else 0)
-    return (accumulator >> shift) + (1 if remainder > (mask >> 1) else 0)
+    count = min(shift, 31) if vector else shift % 32
+    return (accumulator >> count) + (1 if remainder > (mask >> 1) else 0)
 
 
 def indefinite_code(is_qint32: bool) -> int:

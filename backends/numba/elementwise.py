@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-
 from qemu.backends.numba.aten_vec import (
     dequantize_val,
     dequantize_vec3,
@@ -18,8 +17,10 @@ from qemu.backends.numba.aten_vec import (
     round_shift_half_away,
     wrap_i32,
 )
+
 from qemu.dispatch import Context, register
 from qemu.dtypes import QINT32
+from qemu.numerics import fixedpoint
 from qemu.numerics.float32 import f32
 from qemu.ops import elementwise as ref
 from qemu.ops.common import per_tensor, unary_lanes
@@ -42,11 +43,11 @@ def _add(a, b, lanes, sa, za, sb, zb, so, zo, relu, qmin, qmax, is_qint32, indef
 
 
 @njit(cache=True)
-def _qnnpack_add(a, b, za, zb, zo, a_mult, b_mult, shift, out_min, out):
+def _qnnpack_add(a, b, vector, za, zb, zo, a_mult, b_mult, shift, out_min, out):
     zero_point_product = wrap_i32(-(a_mult * za + b_mult * zb))
     for i in range(a.size):
         acc = wrap_i32(zero_point_product + np.int64(a[i]) * a_mult + np.int64(b[i]) * b_mult)
-        out[i] = min(max(round_shift_half_away(acc, shift) + zo, out_min), 255)
+        out[i] = min(max(round_shift_half_away(acc, shift, vector[i]) + zo, out_min), 255)
 
 
 @njit(cache=True)
@@ -72,7 +73,9 @@ def _requantize_shifted(codes, lanes, z, c_q, multiplier, zo, relu, qmin, qmax, 
 
 
 @njit(cache=True)
-def _requantize_unary(codes, lanes, s, z, so, zo, vec_inverse, relu, qmin, qmax, is_qint32, indefinite, out):
+def _requantize_unary(
+    codes, lanes, s, z, so, zo, vec_inverse, relu, qmin, qmax, is_qint32, indefinite, out
+):
     premultiplied = premultiplied_zero_point(s, z)
     scalar_inverse = np.float32(1.0) / so
     for i in range(codes.size):
@@ -82,7 +85,15 @@ def _requantize_unary(codes, lanes, s, z, so, zo, vec_inverse, relu, qmin, qmax,
             vector = max(vector, np.float32(0.0)) if not np.isnan(vector) else vector
             scalar = np.float32(0.0) if scalar < 0 else scalar
         out[i] = quantize_by_lane(
-            lanes[i], vector, scalar, vec_inverse, scalar_inverse, zo, qmin, qmax, is_qint32,
+            lanes[i],
+            vector,
+            scalar,
+            vec_inverse,
+            scalar_inverse,
+            zo,
+            qmin,
+            qmax,
+            is_qint32,
             indefinite,
         )
 
@@ -97,19 +108,41 @@ def _add_kernel(ctx: Context, qa, qb, scale, zero_point, relu, layouts):
     shape = np.broadcast_shapes(qa.shape, qb.shape)
     out = np.empty(int(np.prod(shape, dtype=np.int64)), dtype=np.int64)
     if ref.qnnpack_runs_add(ctx, qa, qb):
-        if qa.size:
-            (a_mult, b_mult, shift), out_min = ref.check_qnnpack_add(qa, qb, scale, zero_point, relu)
+        if not (qa.ndim and qa.shape[0] == 0):
+            (a_mult, b_mult, shift), out_min = ref.check_qnnpack_add(
+                qa, qb, scale, zero_point, relu
+            )
             _qnnpack_add(
-                _flat(qa.codes, shape), _flat(qb.codes, shape), qa.q_zero_point(),
-                qb.q_zero_point(), zero_point, a_mult, b_mult, shift, out_min, out,
+                _flat(qa.codes, shape),
+                _flat(qb.codes, shape),
+                fixedpoint.add_vector_lanes(qa.size),
+                qa.q_zero_point(),
+                qb.q_zero_point(),
+                zero_point,
+                a_mult,
+                b_mult,
+                shift,
+                out_min,
+                out,
             )
         return per_tensor(out.reshape(shape), scale, zero_point, dtype)
     lanes = ref.binary_lanes(ctx, qa, qb, layouts, qa.shape)
     _add(
-        _flat(qa.codes, shape), _flat(qb.codes, shape), _flat(lanes, shape),
-        f32(qa.q_scale()), qa.q_zero_point(), f32(qb.q_scale()), qb.q_zero_point(),
-        f32(scale), zero_point, relu, dtype.qmin, dtype.qmax, dtype == QINT32,
-        indefinite_code(dtype == QINT32), out,
+        _flat(qa.codes, shape),
+        _flat(qb.codes, shape),
+        _flat(lanes, shape),
+        f32(qa.q_scale()),
+        qa.q_zero_point(),
+        f32(qb.q_scale()),
+        qb.q_zero_point(),
+        f32(scale),
+        zero_point,
+        relu,
+        dtype.qmin,
+        dtype.qmax,
+        dtype == QINT32,
+        indefinite_code(dtype == QINT32),
+        out,
     )
     return per_tensor(out.reshape(shape), scale, zero_point, dtype)
 
@@ -121,9 +154,18 @@ def _mul_kernel(ctx: Context, qa, qb, scale, zero_point, relu, layouts):
     lanes = ref.binary_lanes(ctx, qa, qb, layouts, shape)
     out = np.empty(int(np.prod(shape, dtype=np.int64)), dtype=np.int64)
     _mul(
-        _flat(qa.codes, shape), _flat(qb.codes, shape), _flat(lanes, shape), qa.q_zero_point(),
-        qb.q_zero_point(), ref.mul_multiplier(qa.q_scale(), qb.q_scale(), scale), zero_point,
-        relu, dtype.qmin, dtype.qmax, dtype != QINT32, out,
+        _flat(qa.codes, shape),
+        _flat(qb.codes, shape),
+        _flat(lanes, shape),
+        qa.q_zero_point(),
+        qb.q_zero_point(),
+        ref.mul_multiplier(qa.q_scale(), qb.q_scale(), scale),
+        zero_point,
+        relu,
+        dtype.qmin,
+        dtype.qmax,
+        dtype != QINT32,
+        out,
     )
     return per_tensor(out.reshape(shape), scale, zero_point, dtype)
 
@@ -138,8 +180,17 @@ def _add_scalar_kernel(ctx: Context, qa, other, relu, order):
     out = np.empty(qa.size, dtype=np.int64)
     multiplier = f32(qa.q_scale()) * (np.float32(1.0) / f32(new_scale))
     _requantize_shifted(
-        qa.codes.reshape(-1), unary_lanes(ctx, qa, order).reshape(-1), qa.q_zero_point(), c_q,
-        multiplier, new_zero, relu, dtype.qmin, dtype.qmax, dtype != QINT32, out,
+        qa.codes.reshape(-1),
+        unary_lanes(ctx, qa, order).reshape(-1),
+        qa.q_zero_point(),
+        c_q,
+        multiplier,
+        new_zero,
+        relu,
+        dtype.qmin,
+        dtype.qmax,
+        dtype != QINT32,
+        out,
     )
     return per_tensor(out.reshape(qa.shape), new_scale, new_zero, dtype)
 
@@ -151,7 +202,7 @@ register("mul_scalar", "numba")(ref.mul_scalar_reference)
 
 @register("cat", "numba")
 def _cat_kernel(ctx: Context, qxs, dim, scale, zero_point, relu, orders):
-    if not ref.cat_nhwc_fast_path(dim, orders):
+    if not ref.cat_nhwc_fast_path(qxs, dim, orders):
         return ref.cat_reference(ctx, qxs, dim, scale, zero_point, relu, orders)
     dtype = qxs[0].dtype
     parts = []
@@ -159,12 +210,24 @@ def _cat_kernel(ctx: Context, qxs, dim, scale, zero_point, relu, orders):
         if q.q_scale() == scale and q.q_zero_point() == zero_point and not relu:
             parts.append(q.codes.astype(np.int64))
             continue
-        lanes = np.broadcast_to(ref.cat_channel_lanes(q.shape[1], dtype).reshape(1, -1, 1, 1), q.shape)
+        lanes = np.broadcast_to(
+            ref.cat_channel_lanes(q.shape[1], dtype).reshape(1, -1, 1, 1), q.shape
+        )
         out = np.empty(q.size, dtype=np.int64)
         _requantize_unary(
-            q.codes.reshape(-1), np.ascontiguousarray(lanes).reshape(-1), f32(q.q_scale()),
-            q.q_zero_point(), f32(scale), zero_point, f32(1.0 / scale), relu, dtype.qmin,
-            dtype.qmax, dtype == QINT32, indefinite_code(dtype == QINT32), out,
+            q.codes.reshape(-1),
+            np.ascontiguousarray(lanes).reshape(-1),
+            f32(q.q_scale()),
+            q.q_zero_point(),
+            f32(scale),
+            zero_point,
+            f32(1.0 / scale),
+            relu,
+            dtype.qmin,
+            dtype.qmax,
+            dtype == QINT32,
+            indefinite_code(dtype == QINT32),
+            out,
         )
         parts.append(out.reshape(q.shape))
     return per_tensor(np.concatenate(parts, axis=1), scale, zero_point, dtype)

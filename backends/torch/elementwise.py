@@ -21,13 +21,17 @@ def torch_tensor(q: QTensor, order: tuple) -> torch.Tensor:
 @register("add", "torch")
 def _add(ctx: Context, qa, qb, scale, zero_point, relu, layouts) -> QTensor:
     op = torch.ops.quantized.add_relu if relu else torch.ops.quantized.add
-    return from_torch(op(torch_tensor(qa, layouts[0]), torch_tensor(qb, layouts[1]), scale, zero_point))
+    return from_torch(
+        op(torch_tensor(qa, layouts[0]), torch_tensor(qb, layouts[1]), scale, zero_point)
+    )
 
 
 @register("mul", "torch")
 def _mul(ctx: Context, qa, qb, scale, zero_point, relu, layouts) -> QTensor:
     op = torch.ops.quantized.mul_relu if relu else torch.ops.quantized.mul
-    return from_torch(op(torch_tensor(qa, layouts[0]), torch_tensor(qb, layouts[1]), scale, zero_point))
+    return from_torch(
+        op(torch_tensor(qa, layouts[0]), torch_tensor(qb, layouts[1]), scale, zero_point)
+    )
 
 
 @register("add_scalar", "torch")

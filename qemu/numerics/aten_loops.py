@@ -56,9 +56,7 @@ def dim_order(ndim: int, memory_format: object, argument: str = "memory_format")
         return tuple(range(ndim))
     if memory_format == CHANNELS_LAST:
         if ndim != 4:
-            raise ValueError(
-                f"{argument}: channels_last needs a 4-D tensor, got {ndim} dimensions"
-            )
+            raise ValueError(f"{argument}: channels_last needs a 4-D tensor, got {ndim} dimensions")
         return (0, 2, 3, 1)
     if memory_format == CHANNELS_LAST_3D:
         if ndim != 5:
@@ -82,23 +80,6 @@ def dim_order(ndim: int, memory_format: object, argument: str = "memory_format")
             f"{argument}: expected a permutation of range({ndim}), got {memory_format!r}"
         )
     return order
-
-
-def dense_strides(shape: Sequence[int], order: Sequence[int]) -> tuple[int, ...]:
-    """Element strides of a dense tensor of ``shape`` laid out in ``order``
-    (outermost dimension first), as ``Tensor.contiguous(memory_format)`` gives them.
-
-    Examples
-    --------
-    >>> dense_strides((2, 3, 4, 5), (0, 2, 3, 1))
-    (60, 1, 15, 3)
-    """
-    strides = [0] * len(shape)
-    step = 1
-    for dim in reversed(order):
-        strides[dim] = step
-        step *= max(int(shape[dim]), 1)
-    return tuple(strides)
 
 
 def _strides_like_channels_last(shape, strides, order) -> bool:
@@ -130,15 +111,80 @@ def suggest_memory_format(shape: Sequence[int], strides: Sequence[int]) -> str:
     return CONTIGUOUS
 
 
-def layout_strides(shape: Sequence[int], memory_format: object) -> tuple[int, ...]:
-    """Element strides of a dense tensor of ``shape`` in ``memory_format``.
+def is_contiguous_as(shape: Sequence[int], strides: Sequence[int], memory_format: str) -> bool:
+    """``Tensor.is_contiguous(memory_format)``: dense in that layout, strides of size-1
+    dimensions ignored (``c10/core/TensorImpl``, ``compute_contiguous`` /
+    ``compute_channels_last_contiguous_2d``/``_3d``). Only the default format treats
+    every empty tensor as contiguous.
 
     Examples
     --------
-    >>> layout_strides((2, 3), "contiguous")
-    (3, 1)
+    >>> is_contiguous_as((2, 5, 1, 1), (5, 1, 1, 1), "channels_last")
+    True
     """
-    return dense_strides(shape, dim_order(len(shape), memory_format))
+    ndim = len(shape)
+    if memory_format == CONTIGUOUS:
+        if int(np.prod(shape, dtype=np.int64)) == 0:
+            return True
+        order = tuple(range(ndim))
+    elif memory_format == CHANNELS_LAST:
+        if ndim != 4:
+            return False
+        order = (0, 2, 3, 1)
+    elif memory_format == CHANNELS_LAST_3D:
+        if ndim != 5:
+            return False
+        order = (0, 2, 3, 4, 1)
+    else:
+        raise ValueError(f"memory_format: unknown layout {memory_format!r}")
+    expected = 1
+    for dim in reversed(order):
+        if shape[dim] != 1:
+            if strides[dim] != expected:
+                return False
+            expected *= shape[dim]
+    return True
+
+
+def contiguous_strides(shape: Sequence[int]) -> tuple[int, ...]:
+    """c10's contiguous strides: ``stride[i] = stride[i + 1] * max(size[i + 1], 1)``.
+
+    Examples
+    --------
+    >>> contiguous_strides((2, 0, 3))
+    (3, 3, 1)
+    """
+    strides, step = [0] * len(shape), 1
+    for dim in range(len(shape) - 1, -1, -1):
+        strides[dim] = step
+        step *= max(int(shape[dim]), 1)
+    return tuple(strides)
+
+
+def layout_strides(shape: Sequence[int], memory_format: object) -> tuple[int, ...]:
+    """Element strides of a tensor of ``shape`` laid out in ``memory_format``, as the
+    torch backend builds it from a freshly allocated contiguous tensor ``x``:
+    ``x.permute(order).contiguous().permute(inverse)``. ``contiguous()`` keeps the
+    strides when the permuted view already is contiguous (size-1 dimensions are
+    ignored), so e.g. a channels-last tensor with ``H * W == 1`` keeps contiguous
+    strides -- as ``x.contiguous(memory_format=torch.channels_last)`` does.
+
+    Examples
+    --------
+    >>> layout_strides((2, 3, 4, 5), "channels_last"), layout_strides((1, 3, 1, 1), "channels_last")
+    ((60, 1, 15, 3), (3, 1, 1, 1))
+    """
+    shape = tuple(int(s) for s in shape)
+    order = dim_order(len(shape), memory_format)
+    base = contiguous_strides(shape)
+    permuted_shape = [shape[d] for d in order]
+    permuted = [base[d] for d in order]
+    if not is_contiguous_as(permuted_shape, permuted, CONTIGUOUS):
+        permuted = list(contiguous_strides(permuted_shape))
+    strides = [0] * len(shape)
+    for position, dim in enumerate(order):
+        strides[dim] = permuted[position]
+    return tuple(strides)
 
 
 def broadcast_strides(
@@ -290,8 +336,10 @@ def vector_lanes(
     inner = [s[0] if s else 0 for s in coalesced_strides]
     vectorizable = inner[0] == 1 and (
         all(s == 1 for s in inner[1:])
-        or any(inner[i] == 0 and all(s == 1 for s in inner[1:i] + inner[i + 1 :])
-               for i in range(1, len(inner)))
+        or any(
+            inner[i] == 0 and all(s == 1 for s in inner[1:i] + inner[i + 1 :])
+            for i in range(1, len(inner))
+        )
     )
     step = 2 * vector_size
     lanes = np.zeros(numel, dtype=bool)

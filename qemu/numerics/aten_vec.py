@@ -18,7 +18,9 @@ import numpy as np
 from qemu.numerics.float32 import cvt_f32_to_i32, f32, lrintf, wrap_i32
 
 
-def requantize_from_int_vec(values, multiplier, zero_point: int, qmin: int, qmax: int, saturate: bool = True) -> np.ndarray:
+def requantize_from_int_vec(
+    values, multiplier, zero_point: int, qmin: int, qmax: int, saturate: bool = True
+) -> np.ndarray:
     """``RequantizeAvx2`` (8-bit, ``saturate=True``) / ``Vectorized<qint32>`` (no clamp).
 
     Examples
@@ -32,7 +34,9 @@ def requantize_from_int_vec(values, multiplier, zero_point: int, qmin: int, qmax
     return np.clip(shifted, qmin, qmax) if saturate else shifted
 
 
-def requantize_from_int_val(values, multiplier, zero_point: int, qmin: int, qmax: int) -> np.ndarray:
+def requantize_from_int_val(
+    values, multiplier, zero_point: int, qmin: int, qmax: int
+) -> np.ndarray:
     """``at::native::requantize_from_int<T>``: ``clamp(zp + lrintf(f32(double(c) * m)))``,
     the addition in (wrapping) int64.
 

@@ -60,10 +60,22 @@ def add_multipliers(a_scale: float, b_scale: float, out_scale: float) -> tuple[i
     return a_multiplier, b_multiplier, shift
 
 
-def round_shift_half_away(accumulator, shift: int) -> np.ndarray:
+# pthreadpool hands q8vadd tiles of this many bytes of the flattened tensor
+# (operator-run.c, compute_q8add_contiguous); a tile shorter than 8 takes the
+# micro-kernel's scalar branch.
+ADD_TILE = 4096
+ADD_VECTOR_MIN = 8
+
+
+def round_shift_half_away(accumulator, shift: int, vector=True) -> np.ndarray:
     """``acc / 2**shift`` rounded to nearest, ties away from zero, on int32 values:
     ``(acc >> shift) + ((acc & mask) - (acc < 0) > mask >> 1)`` with
     ``mask = 2**shift - 1`` (QNNPACK's remainder-threshold rounding).
+
+    For shifts of 32..35 (output scale over 2**10 times both input scales) the C code
+    is out of its range and x86 decides: the mask is built with a shift count taken
+    mod 32; the SSE2 path (``vector``) shifts by the full count (``psrad``, all sign
+    bits); the scalar path's ``x >> n`` takes the count mod 32 too.
 
     Examples
     --------
@@ -71,17 +83,32 @@ def round_shift_half_away(accumulator, shift: int) -> np.ndarray:
     [2, -2, 3, -3]
     """
     acc = np.asarray(accumulator, dtype=np.int64)
-    mask = (1 << shift) - 1
+    mask = (1 << (shift % 32)) - 1
     remainder = (acc & mask) - (acc < 0)
-    return (acc >> shift) + (remainder > (mask >> 1))
+    shifted = np.where(vector, acc >> min(shift, 31), acc >> (shift % 32))
+    return shifted + (remainder > (mask >> 1))
+
+
+def add_vector_lanes(numel: int) -> np.ndarray:
+    """Which elements of a flattened QNNPACK add run the SSE2 branch of ``q8vadd``
+    (tiles of at least 8 elements) rather than the scalar one."""
+    index = np.arange(numel, dtype=np.int64)
+    tile_length = np.minimum(ADD_TILE, numel - index // ADD_TILE * ADD_TILE)
+    return tile_length >= ADD_VECTOR_MIN
 
 
 def qnnpack_add_codes(
-    qa, qb, a_zero_point: int, b_zero_point: int, out_zero_point: int,
-    multipliers: tuple[int, int, int], out_min: int, out_max: int,
+    qa,
+    qb,
+    a_zero_point: int,
+    b_zero_point: int,
+    out_zero_point: int,
+    multipliers: tuple[int, int, int],
+    out_min: int,
+    out_max: int,
 ) -> np.ndarray:
     """QNNPACK ``q8vadd``: ``clamp(round_shift(zpp + qa*ma + qb*mb) + zo, min, max)``
-    with ``zpp = -(ma*za + mb*zb)``, all in wrapping int32.
+    with ``zpp = -(ma*za + mb*zb)``, all in wrapping int32, over the flattened tensor.
 
     Examples
     --------
@@ -89,11 +116,13 @@ def qnnpack_add_codes(
     [10]
     """
     a_multiplier, b_multiplier, shift = multipliers
+    qa = np.asarray(qa, dtype=np.int64)
     zero_point_product = wrap_i32(-(a_multiplier * a_zero_point + b_multiplier * b_zero_point))
     acc = wrap_i32(
         np.int64(zero_point_product)
-        + np.asarray(qa, dtype=np.int64) * a_multiplier
+        + qa * a_multiplier
         + np.asarray(qb, dtype=np.int64) * b_multiplier
     )
-    shifted = round_shift_half_away(acc, shift)
+    vector = add_vector_lanes(qa.size).reshape(qa.shape)
+    shifted = round_shift_half_away(acc, shift, vector)
     return np.clip(shifted + out_zero_point, out_min, out_max)

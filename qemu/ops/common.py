@@ -103,7 +103,7 @@ def binary_layouts(memory_format: object, ndim_a: int, ndim_b: int) -> tuple[tup
 def suggested_format(shape: tuple[int, ...], order: tuple) -> str:
     """``input.suggest_memory_format()`` of a dense tensor laid out in ``order``: the
     layout torch allocates most ops' outputs in."""
-    return aten_loops.suggest_memory_format(shape, aten_loops.dense_strides(shape, order))
+    return aten_loops.suggest_memory_format(shape, aten_loops.layout_strides(shape, order))
 
 
 def vector_lanes_per_step(dtype: QDType) -> int:

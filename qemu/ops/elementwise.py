@@ -27,15 +27,14 @@ from qemu.numerics.aten_vec import requantize_from_int_val, requantize_from_int_
 from qemu.numerics.float32 import f32, wrap_i32
 from qemu.ops.common import (
     binary_layouts,
-    check_bool,
     check_int,
     check_number,
     check_output_qparams,
     check_qtensor,
     layout,
-    suggested_format,
     per_tensor,
     scalar_quantize,
+    suggested_format,
     unary_lanes,
     vec_dequantize,
     vec_quantize,
@@ -189,6 +188,10 @@ def check_qnnpack_add(qa: QTensor, qb: QTensor, scale: float, zero_point: int, r
     (``qnnpack/src/add.c``); returns ``(multipliers, out_min)``."""
     if qa.ndim == 0:
         raise ValueError("qa: QNNPACK's add needs at least one dimension (got a 0-d tensor)")
+    if qa.size == 0:
+        raise ValueError(
+            f"qa: QNNPACK's add refuses shape {qa.shape}: its rows (numel / size(0)) are empty"
+        )
     for name, value in (("qa", qa.q_scale()), ("qb", qb.q_scale()), ("output", scale)):
         single = f32(value)
         if not (np.isfinite(single) and single >= np.finfo(np.float32).tiny):
@@ -210,12 +213,18 @@ def check_qnnpack_add(qa: QTensor, qb: QTensor, scale: float, zero_point: int, r
 def _add_reference(ctx, qa, qb, scale, zero_point, relu, layouts) -> QTensor:
     dtype = qa.dtype
     if qnnpack_runs_add(ctx, qa, qb):
-        if qa.size == 0:
+        if qa.ndim and qa.shape[0] == 0:  # returned before QNNPACK sees it
             return per_tensor(np.zeros(qa.shape, np.int64), scale, zero_point, dtype)
         multipliers, out_min = check_qnnpack_add(qa, qb, scale, zero_point, relu)
         codes = fixedpoint.qnnpack_add_codes(
-            qa.codes, qb.codes, qa.q_zero_point(), qb.q_zero_point(), zero_point,
-            multipliers, out_min, 255,
+            qa.codes,
+            qb.codes,
+            qa.q_zero_point(),
+            qb.q_zero_point(),
+            zero_point,
+            multipliers,
+            out_min,
+            255,
         )
         return per_tensor(codes, scale, zero_point, dtype)
     shape = np.broadcast_shapes(qa.shape, qb.shape)
@@ -257,9 +266,10 @@ def _mul_reference(ctx, qa, qb, scale, zero_point, relu, layouts) -> QTensor:
     lanes = binary_lanes(ctx, qa, qb, layouts, shape)
     a = np.broadcast_to(qa.codes, shape).astype(np.int64)
     b = np.broadcast_to(qb.codes, shape).astype(np.int64)
-    product = wrap_i32(wrap_i32(a - qa.q_zero_point()).astype(np.int64) * wrap_i32(
-        b - qb.q_zero_point()
-    ).astype(np.int64))
+    product = wrap_i32(
+        wrap_i32(a - qa.q_zero_point()).astype(np.int64)
+        * wrap_i32(b - qb.q_zero_point()).astype(np.int64)
+    )
     multiplier = mul_multiplier(qa.q_scale(), qb.q_scale(), scale)
     vector = requantize_from_int_vec(
         product, multiplier, zero_point, dtype.qmin, dtype.qmax, saturate=dtype != QINT32
@@ -541,10 +551,17 @@ def _cat_entry(qxs, dim, scale, zero_point, relu, memory_format, engine, backend
     )
 
 
-def cat_nhwc_fast_path(dim: int, orders: tuple) -> bool:
+def cat_nhwc_fast_path(qxs: list[QTensor], dim: int, orders: tuple) -> bool:
     """``qconcat.cpp::is_cat_nhwc_fast_path``: ``dim == 1`` literally (not -3), every
-    input 4-D and channels-last."""
-    return dim == 1 and all(order == (0, 2, 3, 1) for order in orders)
+    input 4-D and ``is_contiguous(ChannelsLast)`` -- which a contiguous tensor with
+    ``H * W == 1`` or ``C == 1`` also is."""
+    return dim == 1 and all(
+        q.ndim == 4
+        and aten_loops.is_contiguous_as(
+            q.shape, aten_loops.layout_strides(q.shape, order), aten_loops.CHANNELS_LAST
+        )
+        for q, order in zip(qxs, orders, strict=True)
+    )
 
 
 def cat_channel_lanes(channels: int, dtype) -> np.ndarray:
@@ -562,7 +579,7 @@ def cat_channel_lanes(channels: int, dtype) -> np.ndarray:
 def cat_reference(ctx, qxs, dim, scale, zero_point, relu, orders) -> QTensor:
     dtype = qxs[0].dtype
     axis = dim % qxs[0].ndim
-    if cat_nhwc_fast_path(dim, orders):
+    if cat_nhwc_fast_path(qxs, dim, orders):
         inverse = f32(1.0 / scale)
         parts = []
         for q in qxs:
@@ -606,4 +623,3 @@ __all__ = [
     "mul_scalar",
     "mul_scalar_relu",
 ]
-
