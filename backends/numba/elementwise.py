@@ -23,7 +23,7 @@ from qemu.dtypes import QINT32
 from qemu.numerics import fixedpoint
 from qemu.numerics.float32 import f32
 from qemu.ops import elementwise as ref
-from qemu.ops.common import per_tensor, unary_lanes
+from qemu.ops.common import check_qnnpack_nc_input, per_tensor, unary_lanes
 
 
 @njit(cache=True)
@@ -108,7 +108,7 @@ def _add_kernel(ctx: Context, qa, qb, scale, zero_point, relu, layouts):
     shape = np.broadcast_shapes(qa.shape, qb.shape)
     out = np.empty(int(np.prod(shape, dtype=np.int64)), dtype=np.int64)
     if ref.qnnpack_runs_add(ctx, qa, qb):
-        if not (qa.ndim and qa.shape[0] == 0):
+        if check_qnnpack_nc_input(qa, "qa", "add"):
             (a_mult, b_mult, shift), out_min = ref.check_qnnpack_add(
                 qa, qb, scale, zero_point, relu
             )

@@ -5,6 +5,16 @@ Each entry validates its arguments once and dispatches to the chosen backend; th
 NumPy reference kernel of each op sits beside its entry in the family module.
 """
 
+from qemu.ops.activation import (
+    clamp,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    leaky_relu,
+    relu,
+    relu6,
+    threshold,
+)
 from qemu.ops.elementwise import (
     add,
     add_relu,
@@ -26,11 +36,19 @@ __all__ = [
     "add_scalar_relu",
     "cat",
     "cat_relu",
+    "clamp",
     "dequantize",
+    "hardsigmoid",
+    "hardswish",
+    "hardtanh",
+    "leaky_relu",
     "mul",
     "mul_relu",
     "mul_scalar",
     "mul_scalar_relu",
     "quantize_per_channel",
     "quantize_per_tensor",
+    "relu",
+    "relu6",
+    "threshold",
 ]

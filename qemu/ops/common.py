@@ -147,3 +147,27 @@ def per_tensor(codes: np.ndarray, scale: float, zero_point: int, dtype: QDType) 
     return QTensor(
         np.asarray(codes).astype(dtype.storage), dtype, PER_TENSOR_AFFINE, scale, zero_point, None
     )
+
+
+def check_qnnpack_nc_input(
+    x: QTensor, argument: str, op: str, divides_by_batch: bool = False
+) -> bool:
+    """What torch's QNNPACK wrappers refuse about an ``N x C`` operator input (batch =
+    ``size(0)``, channels = ``numel / size(0)``): a 0-d tensor and zero channels. An
+    empty batch gives an empty result (returns False: nothing to compute), except
+    where the wrapper divides by the batch size first and crashes (``SIGFPE``), which
+    qemu refuses."""
+    if x.ndim == 0:
+        raise ValueError(
+            f"{argument}: QNNPACK's {op} needs at least one dimension (got a 0-d tensor)"
+        )
+    if x.shape[0] == 0:
+        if divides_by_batch:
+            raise ValueError(
+                f"{argument}: torch's QNNPACK {op} divides numel by size(0) and crashes (SIGFPE) "
+                f"on shape {x.shape}; qemu refuses it"
+            )
+        return False
+    if x.size == 0:
+        raise ValueError(f"{argument}: QNNPACK's {op} refuses shape {x.shape} (zero channels)")
+    return True

@@ -21,7 +21,7 @@ import numpy as np
 
 from qemu import dispatch
 from qemu.dtypes import QINT32, QUINT8
-from qemu.numerics import aten_loops, fixedpoint
+from qemu.numerics import aten_loops, fixedpoint, qnnpack_lut
 from qemu.numerics.affine import dequantize_val
 from qemu.numerics.aten_vec import requantize_from_int_val, requantize_from_int_vec
 from qemu.numerics.float32 import f32, wrap_i32
@@ -30,6 +30,7 @@ from qemu.ops.common import (
     check_int,
     check_number,
     check_output_qparams,
+    check_qnnpack_nc_input,
     check_qtensor,
     layout,
     per_tensor,
@@ -186,19 +187,7 @@ def qnnpack_runs_add(ctx: dispatch.Context, qa: QTensor, qb: QTensor) -> bool:
 def check_qnnpack_add(qa: QTensor, qb: QTensor, scale: float, zero_point: int, relu: bool):
     """The operator QNNPACK creates for this add, or the reason it refuses to
     (``qnnpack/src/add.c``); returns ``(multipliers, out_min)``."""
-    if qa.ndim == 0:
-        raise ValueError("qa: QNNPACK's add needs at least one dimension (got a 0-d tensor)")
-    if qa.size == 0:
-        raise ValueError(
-            f"qa: QNNPACK's add refuses shape {qa.shape}: its rows (numel / size(0)) are empty"
-        )
-    for name, value in (("qa", qa.q_scale()), ("qb", qb.q_scale()), ("output", scale)):
-        single = f32(value)
-        if not (np.isfinite(single) and single >= np.finfo(np.float32).tiny):
-            raise ValueError(
-                f"qnnpack add: the {name} scale {value!r} is not a normal float32; QNNPACK "
-                "refuses to create the operator"
-            )
+    qnnpack_lut.check_normal_scales("add", qa=qa.q_scale(), qb=qb.q_scale(), output=scale)
     out_min = zero_point if relu else 0
     if out_min >= 255:
         raise ValueError(
@@ -213,7 +202,7 @@ def check_qnnpack_add(qa: QTensor, qb: QTensor, scale: float, zero_point: int, r
 def _add_reference(ctx, qa, qb, scale, zero_point, relu, layouts) -> QTensor:
     dtype = qa.dtype
     if qnnpack_runs_add(ctx, qa, qb):
-        if qa.ndim and qa.shape[0] == 0:  # returned before QNNPACK sees it
+        if not check_qnnpack_nc_input(qa, "qa", "add"):
             return per_tensor(np.zeros(qa.shape, np.int64), scale, zero_point, dtype)
         multipliers, out_min = check_qnnpack_add(qa, qb, scale, zero_point, relu)
         codes = fixedpoint.qnnpack_add_codes(
