@@ -18,7 +18,7 @@ from qemu.dispatch import Context, register
 from qemu.dtypes import QINT32, QUINT8
 from qemu.numerics.float32 import f32
 from qemu.ops import activation as ref
-from qemu.ops.common import per_tensor, unary_lanes
+from qemu.ops.common import per_tensor, suggested_layout, unary_lanes
 
 LEAKY_RELU, THRESHOLD, HARDSWISH, HARDSIGMOID = 0, 1, 2, 3
 
@@ -102,7 +102,8 @@ register("clamp", "numba")(ref.clamp_reference)
 @register("leaky_relu", "numba")
 def _leaky_relu(ctx: Context, x, slope, scale, zero_point, order):
     inverse = np.float32(1.0) / f32(scale)
-    return _run(ctx, x, order, LEAKY_RELU, slope, 0.0, scale, zero_point, inverse)
+    dense = suggested_layout(x.shape, order)  # see the reference
+    return _run(ctx, x, dense, LEAKY_RELU, slope, 0.0, scale, zero_point, inverse)
 
 
 @register("threshold", "numba")

@@ -29,6 +29,7 @@ from qemu.ops.common import (
     per_tensor,
     scalar_quantize,
     suggested_format,
+    suggested_layout,
     unary_lanes,
     vec_dequantize,
     vec_quantize,
@@ -294,7 +295,9 @@ def _leaky_relu_reference(ctx, x, slope, scale, zero_point, order) -> QTensor:
         return np.where(v > 0, v, v * negval)
 
     inverse = np.float32(1.0) / f32(scale)
-    return requantize_unary(ctx, x, order, scale, zero_point, inverse, vector, scalar)
+    # quantized::leaky_relu first makes its input contiguous in its suggested format.
+    dense = suggested_layout(x.shape, order)
+    return requantize_unary(ctx, x, dense, scale, zero_point, inverse, vector, scalar)
 
 
 def threshold(

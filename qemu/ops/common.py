@@ -106,6 +106,12 @@ def suggested_format(shape: tuple[int, ...], order: tuple) -> str:
     return aten_loops.suggest_memory_format(shape, aten_loops.layout_strides(shape, order))
 
 
+def suggested_layout(shape: tuple[int, ...], order: tuple) -> tuple:
+    """The layout of ``x.contiguous(x.suggest_memory_format())``: what kernels that
+    densify their input first iterate over."""
+    return aten_loops.dim_order(len(shape), suggested_format(shape, order))
+
+
 def vector_lanes_per_step(dtype: QDType) -> int:
     """``Vectorized<T>::size()`` of the AVX2 quantized kernels."""
     return AVX2_QINT32_LANES if dtype == QINT32 else AVX2_QINT8_LANES
