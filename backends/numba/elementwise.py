@@ -108,7 +108,7 @@ def _add_kernel(ctx: Context, qa, qb, scale, zero_point, relu, layouts):
     shape = np.broadcast_shapes(qa.shape, qb.shape)
     out = np.empty(int(np.prod(shape, dtype=np.int64)), dtype=np.int64)
     if ref.qnnpack_runs_add(ctx, qa, qb):
-        if check_qnnpack_nc_input(qa, "qa", "add"):
+        if check_qnnpack_nc_input(qa, "qa", "add", batch="returns"):
             (a_mult, b_mult, shift), out_min = ref.check_qnnpack_add(
                 qa, qb, scale, zero_point, relu
             )

@@ -45,7 +45,7 @@ def _refuse_qnnpack_crash(ctx: Context, x: QTensor, op: str) -> None:
     """torch's QNNPACK hardswish / hardsigmoid divide by size(0) and kill the process
     on an empty batch; refuse before calling them."""
     if ctx.engine.is_qnnpack and x.dtype == QUINT8:
-        check_qnnpack_nc_input(x, "input", op, divides_by_batch=True)
+        check_qnnpack_nc_input(x, "input", op, batch="crashes")
 
 
 @register("hardswish", "torch")

@@ -224,13 +224,14 @@ def clamp_reference(ctx, x, low, high, variant, order) -> QTensor:
         raise ValueError("min_, max_: torch's quantized clamp under qnnpack needs both bounds")
     low_code, high_code = clamp_bounds(x, low, high)
     if ctx.engine.is_qnnpack and x.dtype == QUINT8:
-        if not check_qnnpack_nc_input(x, "input", "clamp"):
-            return per_tensor(x.codes, x.q_scale(), x.q_zero_point(), x.dtype)
+        rows = check_qnnpack_nc_input(x, "input", "clamp")
         if low_code > high_code:
             raise ValueError(
                 f"min_, max_: QNNPACK's clamp needs min <= max once quantized, "
                 f"got [{low_code}, {high_code}]"
             )
+        if not rows:
+            return per_tensor(x.codes, x.q_scale(), x.q_zero_point(), x.dtype)
         # qnnpack_clamp runs on x.contiguous(x.suggest_memory_format()) but writes a
         # row-major output: a channels-last input comes back permuted (torch defect).
         codes = memory_order_codes(x, order).reshape(x.shape)
@@ -385,7 +386,7 @@ def _hardswish_core(v):
 @dispatch.reference("hardswish")
 def hardswish_reference(ctx, x, scale, zero_point, order) -> QTensor:
     if ctx.engine.is_qnnpack and x.dtype == QUINT8:
-        check_qnnpack_nc_input(x, "input", "hardswish", divides_by_batch=True)
+        check_qnnpack_nc_input(x, "input", "hardswish", batch="crashes")
         qnnpack_lut.check_normal_scales("hardswish", input=x.q_scale(), output=scale)
         table = qnnpack_lut.hardswish_lut(x.q_scale(), x.q_zero_point(), scale, zero_point)
         return per_tensor(table[x.codes], scale, zero_point, x.dtype)
@@ -432,7 +433,7 @@ def _hardsigmoid_core(v):
 def hardsigmoid_reference(ctx, x, order) -> QTensor:
     scale, zero_point = hardsigmoid_qparams(x.dtype)
     if ctx.engine.is_qnnpack and x.dtype == QUINT8:
-        check_qnnpack_nc_input(x, "input", "hardsigmoid", divides_by_batch=True)
+        check_qnnpack_nc_input(x, "input", "hardsigmoid", batch="crashes")
         qnnpack_lut.check_normal_scales("hardsigmoid", input=x.q_scale(), output=scale)
         table = qnnpack_lut.hardsigmoid_lut(x.q_scale(), x.q_zero_point())
         return per_tensor(table[x.codes], scale, zero_point, x.dtype)

@@ -155,25 +155,28 @@ def per_tensor(codes: np.ndarray, scale: float, zero_point: int, dtype: QDType) 
     )
 
 
-def check_qnnpack_nc_input(
-    x: QTensor, argument: str, op: str, divides_by_batch: bool = False
-) -> bool:
+def check_qnnpack_nc_input(x: QTensor, argument: str, op: str, batch: str = "checked") -> bool:
     """What torch's QNNPACK wrappers refuse about an ``N x C`` operator input (batch =
-    ``size(0)``, channels = ``numel / size(0)``): a 0-d tensor and zero channels. An
-    empty batch gives an empty result (returns False: nothing to compute), except
-    where the wrapper divides by the batch size first and crashes (``SIGFPE``), which
-    qemu refuses."""
+    ``size(0)``, channels = the product of the other sizes): a 0-d tensor and zero
+    channels. Returns whether there is any row to compute.
+
+    ``batch`` says how the wrapper treats an empty batch: ``"returns"`` -- it returns
+    the empty result before QNNPACK sees anything (add); ``"checked"`` -- QNNPACK
+    creates the operator (checking channels and its other parameters) and then does
+    nothing; ``"crashes"`` -- it divides numel by size(0) and the process dies
+    (``SIGFPE``; hardswish, hardsigmoid), which qemu refuses."""
     if x.ndim == 0:
         raise ValueError(
             f"{argument}: QNNPACK's {op} needs at least one dimension (got a 0-d tensor)"
         )
     if x.shape[0] == 0:
-        if divides_by_batch:
+        if batch == "crashes":
             raise ValueError(
                 f"{argument}: torch's QNNPACK {op} divides numel by size(0) and crashes (SIGFPE) "
                 f"on shape {x.shape}; qemu refuses it"
             )
-        return False
-    if x.size == 0:
+        if batch == "returns":
+            return False
+    if int(np.prod(x.shape[1:], dtype=np.int64)) == 0:
         raise ValueError(f"{argument}: QNNPACK's {op} refuses shape {x.shape} (zero channels)")
-    return True
+    return x.shape[0] > 0

@@ -202,7 +202,7 @@ def check_qnnpack_add(qa: QTensor, qb: QTensor, scale: float, zero_point: int, r
 def _add_reference(ctx, qa, qb, scale, zero_point, relu, layouts) -> QTensor:
     dtype = qa.dtype
     if qnnpack_runs_add(ctx, qa, qb):
-        if not check_qnnpack_nc_input(qa, "qa", "add"):
+        if not check_qnnpack_nc_input(qa, "qa", "add", batch="returns"):
             return per_tensor(np.zeros(qa.shape, np.int64), scale, zero_point, dtype)
         multipliers, out_min = check_qnnpack_add(qa, qb, scale, zero_point, relu)
         codes = fixedpoint.qnnpack_add_codes(
