@@ -23,7 +23,7 @@ from qemu.dtypes import QINT32
 from qemu.numerics import fixedpoint
 from qemu.numerics.float32 import f32
 from qemu.ops import elementwise as ref
-from qemu.ops.common import check_qnnpack_nc_input, per_tensor, unary_lanes
+from qemu.ops.common import check_qnnpack_nc_input, nhwc_channel_lanes, per_tensor, unary_lanes
 
 
 @njit(cache=True)
@@ -210,9 +210,7 @@ def _cat_kernel(ctx: Context, qxs, dim, scale, zero_point, relu, orders):
         if q.q_scale() == scale and q.q_zero_point() == zero_point and not relu:
             parts.append(q.codes.astype(np.int64))
             continue
-        lanes = np.broadcast_to(
-            ref.cat_channel_lanes(q.shape[1], dtype).reshape(1, -1, 1, 1), q.shape
-        )
+        lanes = np.broadcast_to(nhwc_channel_lanes(q.shape[1], dtype).reshape(1, -1, 1, 1), q.shape)
         out = np.empty(q.size, dtype=np.int64)
         _requantize_unary(
             q.codes.reshape(-1),

@@ -27,6 +27,7 @@ from qemu.ops.elementwise import (
     mul_scalar,
     mul_scalar_relu,
 )
+from qemu.ops.norm import batch_norm, batch_norm_relu, group_norm, instance_norm, layer_norm
 from qemu.quantize import dequantize, quantize_per_channel, quantize_per_tensor
 
 __all__ = [
@@ -34,13 +35,18 @@ __all__ = [
     "add_relu",
     "add_scalar",
     "add_scalar_relu",
+    "batch_norm",
+    "batch_norm_relu",
     "cat",
     "cat_relu",
     "clamp",
     "dequantize",
+    "group_norm",
     "hardsigmoid",
     "hardswish",
     "hardtanh",
+    "instance_norm",
+    "layer_norm",
     "leaky_relu",
     "mul",
     "mul_relu",

@@ -129,6 +129,18 @@ def unary_lanes(ctx: dispatch.Context, x: QTensor, order: tuple) -> np.ndarray:
     )
 
 
+def nhwc_channel_lanes(channels: int, dtype: QDType) -> np.ndarray:
+    """Which of a pixel's channels the AVX2 channels-last kernels (``qcat_nhwc_kernel``,
+    ``q_batch_norm_kernel``) compute with the vector formula: whole
+    ``Vectorized<T>`` blocks (32 channels for 8-bit types, 8 for qint32), then for
+    8-bit types whole 8-channel float vectors of the remainder; the rest are scalar."""
+    lanes = vector_lanes_per_step(dtype)
+    covered = aten_loops.block_prefix(channels, lanes)
+    if lanes == AVX2_QINT8_LANES:
+        covered += aten_loops.block_prefix(channels - covered, 8)
+    return np.arange(channels) < covered
+
+
 def vec_dequantize(codes, scale: float, zero_point: int) -> np.ndarray:
     """``Vectorized<T>::dequantize(scale, zp, scale * -zp)`` for every qint type."""
     return dequantize_vec_premultiplied(np.asarray(codes), f32(scale), zero_point)

@@ -33,6 +33,7 @@ from qemu.ops.common import (
     check_qnnpack_nc_input,
     check_qtensor,
     layout,
+    nhwc_channel_lanes,
     per_tensor,
     scalar_quantize,
     suggested_format,
@@ -553,17 +554,6 @@ def cat_nhwc_fast_path(qxs: list[QTensor], dim: int, orders: tuple) -> bool:
     )
 
 
-def cat_channel_lanes(channels: int, dtype) -> np.ndarray:
-    """Which channels of one input ``qcat_nhwc_kernel`` requantizes with the vector
-    formula: whole 32-channel vectors, then (8-bit, AVX2) whole 8-channel float vectors
-    of the remainder; the rest take the scalar formula."""
-    lanes = vector_lanes_per_step(dtype)
-    covered = aten_loops.block_prefix(channels, lanes)
-    if lanes == 32:
-        covered += aten_loops.block_prefix(channels - covered, 8)
-    return np.arange(channels) < covered
-
-
 @dispatch.reference("cat")
 def cat_reference(ctx, qxs, dim, scale, zero_point, relu, orders) -> QTensor:
     dtype = qxs[0].dtype
@@ -575,7 +565,7 @@ def cat_reference(ctx, qxs, dim, scale, zero_point, relu, orders) -> QTensor:
             if q.q_scale() == scale and q.q_zero_point() == zero_point and not relu:
                 parts.append(q.codes.astype(np.int64))
                 continue
-            lanes = cat_channel_lanes(q.shape[1], dtype).reshape(1, -1, 1, 1)
+            lanes = nhwc_channel_lanes(q.shape[1], dtype).reshape(1, -1, 1, 1)
             with np.errstate(invalid="ignore", over="ignore"):
                 vector = vec_dequantize(q.codes, q.q_scale(), q.q_zero_point())
                 scalar = dequantize_val(q.codes, q.q_scale(), q.q_zero_point())
