@@ -8,5 +8,6 @@ from qemu.backends.torch import (
     activation,  # noqa: F401
     elementwise,  # noqa: F401
     norm,  # noqa: F401
+    pool,  # noqa: F401
     quantize,  # noqa: F401
 )

@@ -161,6 +161,25 @@ def contiguous_strides(shape: Sequence[int]) -> tuple[int, ...]:
     return tuple(strides)
 
 
+def empty_strides(shape: Sequence[int], memory_format: str) -> tuple[int, ...]:
+    """Strides of a freshly allocated tensor (``at::empty(shape, memory_format)``):
+    c10's contiguous strides, or ``get_channels_last_strides_2d``/``_3d`` (sizes
+    multiplied as they are).
+
+    Examples
+    --------
+    >>> empty_strides((2, 3, 1, 1), "channels_last")
+    (3, 1, 3, 3)
+    """
+    if memory_format == CONTIGUOUS:
+        return contiguous_strides(shape)
+    strides, step = [0] * len(shape), 1
+    for dim in reversed(dim_order(len(shape), memory_format)):
+        strides[dim] = step
+        step *= int(shape[dim])
+    return tuple(strides)
+
+
 def layout_strides(shape: Sequence[int], memory_format: object) -> tuple[int, ...]:
     """Element strides of a tensor of ``shape`` laid out in ``memory_format``, as the
     torch backend builds it from a freshly allocated contiguous tensor ``x``:

@@ -28,13 +28,25 @@ from qemu.ops.elementwise import (
     mul_scalar_relu,
 )
 from qemu.ops.norm import batch_norm, batch_norm_relu, group_norm, instance_norm, layer_norm
+from qemu.ops.pool import (
+    adaptive_avg_pool2d,
+    adaptive_avg_pool3d,
+    avg_pool2d,
+    avg_pool3d,
+    max_pool1d,
+    max_pool2d,
+)
 from qemu.quantize import dequantize, quantize_per_channel, quantize_per_tensor
 
 __all__ = [
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
     "add",
     "add_relu",
     "add_scalar",
     "add_scalar_relu",
+    "avg_pool2d",
+    "avg_pool3d",
     "batch_norm",
     "batch_norm_relu",
     "cat",
@@ -47,6 +59,8 @@ __all__ = [
     "hardtanh",
     "instance_norm",
     "layer_norm",
+    "max_pool1d",
+    "max_pool2d",
     "leaky_relu",
     "mul",
     "mul_relu",
