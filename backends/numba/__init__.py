@@ -7,6 +7,7 @@ Importing this package registers every numba kernel.
 from qemu.backends.numba import (
     activation,  # noqa: F401
     elementwise,  # noqa: F401
+    matmul,  # noqa: F401
     norm,  # noqa: F401
     pool,  # noqa: F401
     quantize,  # noqa: F401

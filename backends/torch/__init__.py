@@ -7,6 +7,7 @@ engine that this host does not run natively is reached.
 from qemu.backends.torch import (
     activation,  # noqa: F401
     elementwise,  # noqa: F401
+    matmul,  # noqa: F401
     norm,  # noqa: F401
     pool,  # noqa: F401
     quantize,  # noqa: F401

@@ -8,6 +8,7 @@ from qemu.backends.torch.elementwise import torch_tensor
 from qemu.dispatch import Context, register
 from qemu.dtypes import QUINT8
 from qemu.interop import from_torch
+from qemu.ops import activation as ref
 from qemu.ops.common import check_qnnpack_nc_input
 from qemu.qtensor import QTensor
 
@@ -58,3 +59,36 @@ def _hardswish(ctx: Context, x, scale, zero_point, order) -> QTensor:
 def _hardsigmoid(ctx: Context, x, order) -> QTensor:
     _refuse_qnnpack_crash(ctx, x, "hardsigmoid")
     return from_torch(F.hardsigmoid(torch_tensor(x, order)))
+
+
+@register("sigmoid", "torch")
+def _sigmoid(ctx: Context, x, scale, zero_point, fixed, order) -> QTensor:
+    t = torch_tensor(x, order)
+    if fixed:
+        return from_torch(torch.sigmoid(t))
+    return from_torch(torch.ops.quantized.sigmoid(t, scale, zero_point))
+
+
+@register("tanh", "torch")
+def _tanh(ctx: Context, x, order) -> QTensor:
+    return from_torch(torch.tanh(torch_tensor(x, order)))
+
+
+@register("elu", "torch")
+def _elu(ctx: Context, x, scale, zero_point, alpha, coef, input_coef, variant, order) -> QTensor:
+    t = torch_tensor(x, order)
+    if variant == "celu":
+        return from_torch(torch.ops.quantized.celu(t, scale, zero_point, alpha))
+    return from_torch(torch.ops.quantized.elu(t, scale, zero_point, alpha, coef, input_coef))
+
+
+@register("gelu", "torch")
+def _gelu(ctx: Context, x, approximate, order) -> QTensor:
+    return from_torch(F.gelu(torch_tensor(x, order), approximate=approximate))
+
+
+@register("softmax", "torch")
+def _softmax(ctx: Context, x, dim, scale, zero_point, order) -> QTensor:
+    if ref.softmax_runs_qnnpack(ctx, x, scale, zero_point):
+        ref.check_qnnpack_softmax(x, dim, order)  # torch divides by zero on these
+    return from_torch(torch.ops.quantized.softmax(torch_tensor(x, order), dim, scale, zero_point))

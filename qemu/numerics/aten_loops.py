@@ -329,7 +329,7 @@ def vector_lanes(
 
     Examples
     --------
-    >>> vector_lanes((70,), [(1,), (1,)], 32, 1).sum()
+    >>> int(vector_lanes((70,), [(1,), (1,)], 32, 1).sum())
     64
     """
     shape = [int(s) for s in shape]
@@ -360,21 +360,79 @@ def vector_lanes(
             for i in range(1, len(inner))
         )
     )
-    step = 2 * vector_size
-    lanes = np.zeros(numel, dtype=bool)
     if vectorizable:
-        index = np.arange(numel, dtype=np.int64)
-        row_start = index - index % row
-        for begin, end in thread_chunks(numel, threads):
-            part = slice(begin, end)
-            seg_start = np.maximum(row_start[part], begin)
-            seg_end = np.minimum(row_start[part] + row, end)
-            offset = index[part] - seg_start
-            lanes[part] = offset < (seg_end - seg_start) // step * step
+        lanes = row_prefix_lanes(numel, row, 2 * vector_size, thread_chunks(numel, threads))
+    else:
+        lanes = np.zeros(numel, dtype=bool)
     # Iteration index k enumerates the permuted dims with perm[0] fastest.
     ordered = lanes.reshape(permuted_shape[::-1])
     axes_dims = perm[::-1]  # dimension of each axis of `ordered`
     return np.transpose(ordered, np.argsort(axes_dims)) if ndim > 1 else ordered.reshape(shape)
+
+
+def row_prefix_lanes(
+    numel: int, row: int, step: int, chunks: Sequence[tuple[int, int]]
+) -> np.ndarray:
+    """Boolean mask of ``numel`` iterations laid out as rows of ``row``: True on the
+    iterations a loop of whole ``step``-iteration vector steps covers, when every thread
+    chunk ``[begin, end)`` of ``chunks`` starts a fresh loop in each row it touches (the
+    rest of each row-and-chunk segment is the scalar tail).
+
+    This is the split of ``vectorized_loop`` inside ``cpu_kernel_vec`` (step
+    ``2 * Vec::size()``) and of the softmax kernel over a non-last dimension
+    (``_vec_softmax``: step ``Vec::size()``, rows of ``inner_size``).
+
+    Examples
+    --------
+    >>> row_prefix_lanes(10, 5, 2, [(0, 10)]).astype(int).tolist()
+    [1, 1, 1, 1, 0, 1, 1, 1, 1, 0]
+    >>> row_prefix_lanes(10, 10, 2, [(0, 5), (5, 10)]).astype(int).tolist()
+    [1, 1, 1, 1, 0, 1, 1, 1, 1, 0]
+    """
+    lanes = np.zeros(numel, dtype=bool)
+    if numel <= 0 or row <= 0:
+        return lanes
+    index = np.arange(numel, dtype=np.int64)
+    row_start = index - index % row
+    for begin, end in chunks:
+        part = slice(begin, end)
+        seg_start = np.maximum(row_start[part], begin)
+        seg_end = np.minimum(row_start[part] + row, end)
+        offset = index[part] - seg_start
+        lanes[part] = offset < (seg_end - seg_start) // step * step
+    return lanes
+
+
+def element_offsets(shape: Sequence[int], strides: Sequence[int]) -> np.ndarray:
+    """Memory offset of every element of a tensor of ``shape`` with ``strides``
+    (an array of ``shape``)."""
+    offsets = np.zeros(tuple(int(s) for s in shape), dtype=np.int64)
+    for axis, (size, stride) in enumerate(zip(shape, strides, strict=True)):
+        view = [1] * len(shape)
+        view[axis] = int(size)
+        offsets = offsets + (np.arange(int(size), dtype=np.int64) * int(stride)).reshape(view)
+    return offsets
+
+
+def to_memory(values: np.ndarray, strides: Sequence[int]) -> np.ndarray:
+    """The storage of a dense tensor holding ``values`` with ``strides``: a 1-D array in
+    memory order.
+
+    Examples
+    --------
+    >>> to_memory(np.array([[1, 2], [3, 4]]), (1, 2)).tolist()
+    [1, 3, 2, 4]
+    """
+    values = np.asarray(values)
+    memory = np.empty(values.size, dtype=values.dtype)
+    memory[element_offsets(values.shape, strides).reshape(-1)] = values.reshape(-1)
+    return memory
+
+
+def from_memory(memory: np.ndarray, shape: Sequence[int], strides: Sequence[int]) -> np.ndarray:
+    """The values of a tensor of ``shape`` and ``strides`` over the 1-D storage
+    ``memory`` (the inverse of :func:`to_memory`)."""
+    return np.asarray(memory)[element_offsets(shape, strides)]
 
 
 def elementwise_lanes(
@@ -395,7 +453,7 @@ def elementwise_lanes(
 
     Examples
     --------
-    >>> elementwise_lanes((65,), "contiguous", [((65,), "contiguous")], 32, 1).sum()
+    >>> int(elementwise_lanes((65,), "contiguous", [((65,), "contiguous")], 32, 1).sum())
     64
     """
     out_shape = tuple(int(s) for s in out_shape)

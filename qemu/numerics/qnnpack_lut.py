@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from qemu.numerics import libm
 from qemu.numerics.float32 import f32, lrintf
 
 _CODES = np.arange(256, dtype=np.int64)
@@ -70,3 +71,30 @@ def hardsigmoid_lut(input_scale: float, input_zero_point: int) -> np.ndarray:
     x = lut_inputs(input_scale, input_zero_point)
     clipped = np.minimum(np.maximum(x + np.float32(3), np.float32(0)), np.float32(6))
     return finish_lut(np.float32(256) * (clipped / np.float32(6)) + np.float32(0))
+
+
+def sigmoid_lut(input_scale: float, input_zero_point: int) -> np.ndarray:
+    """``pytorch_qnnp_create_sigmoid_nc_q8`` (output (1/256, 0)):
+    ``256.0f / (1.0f + expf(-x))`` in float with glibc ``expf``.
+
+    Examples
+    --------
+    >>> int(sigmoid_lut(1.0, 0)[0])
+    128
+    """
+    x = lut_inputs(input_scale, input_zero_point)
+    with np.errstate(over="ignore"):
+        return finish_lut(np.float32(256) / (np.float32(1) + libm.expf(-x)))
+
+
+def tanh_lut(input_scale: float, input_zero_point: int) -> np.ndarray:
+    """``pytorch_qnnp_create_tanh_nc_q8`` (output (2/256, 128)):
+    ``f32(f32(128 * tanhf(x)) + 128)`` (measured: float ``tanhf``, no FMA).
+
+    Examples
+    --------
+    >>> int(tanh_lut(1.0, 0)[0])
+    128
+    """
+    x = lut_inputs(input_scale, input_zero_point)
+    return finish_lut(np.float32(128) * libm.tanhf(x) + np.float32(128))

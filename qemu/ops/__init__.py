@@ -6,13 +6,19 @@ NumPy reference kernel of each op sits beside its entry in the family module.
 """
 
 from qemu.ops.activation import (
+    celu,
     clamp,
+    elu,
+    gelu,
     hardsigmoid,
     hardswish,
     hardtanh,
     leaky_relu,
     relu,
     relu6,
+    sigmoid,
+    softmax,
+    tanh,
     threshold,
 )
 from qemu.ops.elementwise import (
@@ -27,6 +33,7 @@ from qemu.ops.elementwise import (
     mul_scalar,
     mul_scalar_relu,
 )
+from qemu.ops.matmul import matmul
 from qemu.ops.norm import batch_norm, batch_norm_relu, group_norm, instance_norm, layer_norm
 from qemu.ops.pool import (
     adaptive_avg_pool2d,
@@ -51,8 +58,11 @@ __all__ = [
     "batch_norm_relu",
     "cat",
     "cat_relu",
+    "celu",
     "clamp",
     "dequantize",
+    "elu",
+    "gelu",
     "group_norm",
     "hardsigmoid",
     "hardswish",
@@ -62,6 +72,7 @@ __all__ = [
     "max_pool1d",
     "max_pool2d",
     "leaky_relu",
+    "matmul",
     "mul",
     "mul_relu",
     "mul_scalar",
@@ -70,5 +81,8 @@ __all__ = [
     "quantize_per_tensor",
     "relu",
     "relu6",
+    "sigmoid",
+    "softmax",
+    "tanh",
     "threshold",
 ]

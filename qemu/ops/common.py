@@ -117,12 +117,15 @@ def vector_lanes_per_step(dtype: QDType) -> int:
     return AVX2_QINT32_LANES if dtype == QINT32 else AVX2_QINT8_LANES
 
 
-def unary_lanes(ctx: dispatch.Context, x: QTensor, order: tuple) -> np.ndarray:
+def unary_lanes(
+    ctx: dispatch.Context, x: QTensor, order: tuple, out_format: str | None = None
+) -> np.ndarray:
     """Which elements of a ``TensorIterator::unary_op(out, x)`` kernel run the vector
-    lambda, with the output allocated in ``x.suggest_memory_format()``."""
+    lambda, with the output allocated in ``out_format`` (default
+    ``x.suggest_memory_format()``)."""
     return aten_loops.elementwise_lanes(
         x.shape,
-        suggested_format(x.shape, order),
+        suggested_format(x.shape, order) if out_format is None else out_format,
         [(x.shape, order)],
         vector_lanes_per_step(x.dtype),
         ctx.threads,

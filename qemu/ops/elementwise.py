@@ -1,6 +1,7 @@
 """Quantized binary ops and concatenation: ``quantized::add``, ``add_relu``,
 ``add_scalar``, ``mul``, ``mul_relu``, ``mul_scalar``, ``cat``, ``cat_relu`` -- what
-``torch.ao.nn.quantized.QFunctional`` calls -- and ``quantized::matmul``.
+``torch.ao.nn.quantized.QFunctional`` calls (``quantized::matmul`` is in
+:mod:`qemu.ops.matmul`).
 
 Engines: ``fbgemm*`` run ATen's kernels (``QuantizedOpKernels.cpp``: ``qadd_kernel``,
 ``qmul_kernel``, ``qadd_scalar_kernel``, ``qcat_nhwc_kernel``); ``qnnpack`` runs

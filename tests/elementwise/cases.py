@@ -104,17 +104,18 @@ def draw_dtype(rng: np.random.Generator, dtypes=QTYPES) -> QDType:
 def check_against_torch(fn, args, kwargs, engine: str, threads: int = 1, emulators=EMULATORS):
     """Run ``fn`` on torch and on each emulator; results bit-equal, or all refuse.
 
-    A torch error must be matched by a ValueError / TypeError from the emulators."""
+    A torch error must be matched by a ValueError / TypeError / IndexError from the
+    emulators."""
     with qemu.use(threads=threads):
         try:
             expected, error = fn(*args, **kwargs, engine=engine, backend="torch"), None
-        except (ValueError, TypeError, RuntimeError) as caught:
+        except (ValueError, TypeError, RuntimeError, IndexError) as caught:
             expected, error = None, caught
         for backend in emulators:
             label = f"{fn.__name__}[{engine}, {backend}, threads={threads}]"
             try:
                 actual = fn(*args, **kwargs, engine=engine, backend=backend)
-            except (ValueError, TypeError) as caught:
+            except (ValueError, TypeError, IndexError) as caught:
                 if error is None:
                     raise AssertionError(
                         f"{label} refused what torch computes: {caught}"

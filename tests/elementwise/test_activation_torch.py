@@ -17,6 +17,7 @@ from elementwise.cases import (
 
 import qemu.ops as ops
 from qemu import QTensor, from_torch
+from qemu.dtypes import QINT8
 from qemu.ops.common import layout
 from qemu.testing import assert_bitexact, cases, seeded_rng
 
@@ -42,8 +43,15 @@ def _bound(rng, x):
 
 
 def _args(op, rng, x):
-    if op in ("relu", "relu6", "hardsigmoid"):
+    if op in ("relu", "relu6", "hardsigmoid", "tanh"):
         return ()
+    if op == "sigmoid":  # torch.sigmoid, or quantized::sigmoid with output qparams
+        return () if rng.random() < 0.5 else (draw_scale(rng), draw_zero_point(rng, x.dtype))
+    if op in ("elu", "celu"):
+        alpha = float(rng.choice([1.0, 0.5, 2.0, rng.normal()]))
+        return (draw_scale(rng), draw_zero_point(rng, x.dtype), alpha or 1.0)
+    if op == "gelu":
+        return ("none",) if rng.random() < 0.7 else ("tanh",)
     if op == "hardtanh":
         low, high = sorted([_bound(rng, x), _bound(rng, x)])
         return (low, high) if rng.random() < 0.9 else (high, low)
@@ -66,19 +74,33 @@ def _args(op, rng, x):
     raise AssertionError(op)
 
 
-OPS = ["relu", "relu6", "hardtanh", "clamp", "leaky_relu", "threshold", "hardswish", "hardsigmoid"]
+OPS = [
+    "relu",
+    "relu6",
+    "hardtanh",
+    "clamp",
+    "leaky_relu",
+    "threshold",
+    "hardswish",
+    "hardsigmoid",
+    "sigmoid",
+    "tanh",
+    "elu",
+    "celu",
+    "gelu",
+]
 
 
 @pytest.mark.parametrize("op", OPS)
 @pytest.mark.parametrize("engine", ENGINES)
 def test_activation(op, engine):
     rng = seeded_rng("activation", op, engine)
-    for _ in range(cases(40)):
+    for _ in range(cases(12)):
         x, kwargs, threads = _input(rng)
         check_against_torch(getattr(ops, op), (x, *_args(op, rng, x)), kwargs, engine, threads)
 
 
-@pytest.mark.parametrize("op", ["hardswish", "hardsigmoid"])
+@pytest.mark.parametrize("op", ["hardswish", "hardsigmoid", "sigmoid", "tanh"])
 def test_qnnpack_lookup_tables_every_code(op):
     """All 256 codes through QNNPACK's tables, over many input/output qparams."""
     rng = seeded_rng("qnnpack_lut", op)
@@ -100,3 +122,56 @@ def test_leaky_relu_functional_keeps_qparams(engine):
         order = layout(kwargs["memory_format"], x.ndim)
         got = torch.nn.functional.leaky_relu(torch_tensor(x, order), 0.2)
         assert_bitexact(from_torch(got), expected, "F.leaky_relu")
+
+
+SOFTMAX_SHAPES = [
+    (0,),
+    (1,),
+    (7,),
+    (15,),
+    (16,),
+    (17,),
+    (33,),
+    (100,),
+    (3, 5),
+    (4, 31),
+    (2, 3, 64),
+    (2, 0, 3),
+    (3, 1, 9),
+    (2, 3, 5, 17),
+    (1, 8, 4, 4),
+    (2, 5, 3, 2, 7),
+    (4, 5, 1),
+    (2, 300),
+    (513,),
+    (2, 1024),
+]
+SOFTMAX_BIG_SHAPES = [(2, 40, 20, 21), (64, 3, 200), (3, 25000), (40000,)]
+
+
+def _softmax_case(rng):
+    dtype = draw_dtype(rng)
+    shape = draw_shape(rng, 0.08, SOFTMAX_SHAPES, SOFTMAX_BIG_SHAPES)
+    if rng.random() < 0.05:
+        shape = ()
+    x = draw_qtensor(rng, shape, dtype)
+    if rng.random() < 0.1 and x.size:  # flat rows: QNNPACK's table sums wrap
+        x = QTensor.per_tensor(
+            np.full(shape, x.codes.reshape(-1)[0]), x.q_scale(), x.q_zero_point(), dtype
+        )
+    rank = max(len(shape), 1)
+    dim = int(rng.integers(-rank, rank))
+    if rng.random() < 0.5:
+        scale, zero_point = 2.0**-8, 0 if dtype != QINT8 else int(rng.integers(-128, 1))
+    else:
+        scale, zero_point = draw_scale(rng), draw_zero_point(rng, dtype)
+    kwargs = {"memory_format": draw_layout(rng, len(shape))}
+    return (x, dim, scale, zero_point), kwargs, 1 + int(rng.integers(2))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_softmax(engine):
+    rng = seeded_rng("softmax", engine)
+    for _ in range(cases(40)):
+        args, kwargs, threads = _softmax_case(rng)
+        check_against_torch(ops.softmax, args, kwargs, engine, threads)

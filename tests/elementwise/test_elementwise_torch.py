@@ -62,7 +62,7 @@ def _binary_case(rng):
 @pytest.mark.parametrize("engine", ENGINES)
 def test_binary_ops(op, engine):
     rng = seeded_rng("elementwise", op, engine)
-    for _ in range(cases(40)):
+    for _ in range(cases(12)):
         args, kwargs, threads = _binary_case(rng)
         check_against_torch(getattr(ops, op), args, kwargs, engine, threads)
 
@@ -72,7 +72,7 @@ def test_qnnpack_add_paths(engine):
     """quint8, equal shapes, scale ratios around QNNPACK's limits and add_relu with zo
     at the top of the range: QNNPACK's fixed-point kernel or its refusals."""
     rng = seeded_rng("qnnpack_add", engine)
-    for _ in range(cases(40)):
+    for _ in range(cases(12)):
         shape = draw_shape(rng)
         qa = draw_qtensor(rng, shape, QUINT8)
         qb = draw_qtensor(rng, shape, qa.dtype)
@@ -87,7 +87,7 @@ def test_qnnpack_add_paths(engine):
 @pytest.mark.parametrize("engine", ENGINES)
 def test_scalar_ops(op, engine):
     rng = seeded_rng("elementwise", op, engine)
-    for _ in range(cases(40)):
+    for _ in range(cases(12)):
         dtype = draw_dtype(rng, QTYPES)
         shape = draw_shape(rng)
         qa = draw_qtensor(rng, shape, dtype)
@@ -119,7 +119,7 @@ CAT_SHAPES = [(1, 3, 2, 2), (2, 33, 3, 2), (2, 8, 1, 1), (1, 70, 2, 3), (3, 5), 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_cat(op, engine):
     rng = seeded_rng("elementwise", op, engine)
-    for _ in range(cases(40)):
+    for _ in range(cases(12)):
         dtype = draw_dtype(rng, QTYPES)
         base = CAT_SHAPES[rng.integers(len(CAT_SHAPES))]
         ndim = len(base)

@@ -38,7 +38,7 @@ def _output(rng, dtype):
 @pytest.mark.parametrize("engine", ENGINES)
 def test_layer_norm(engine):
     rng = seeded_rng("layer_norm", engine)
-    for _ in range(cases(40)):
+    for _ in range(cases(12)):
         dtype = draw_dtype(rng, QTYPES)
         trailing = tuple(int(v) for v in rng.integers(1, 40, int(rng.integers(1, 3))))
         lead = tuple(int(v) for v in rng.integers(0, 4, int(rng.integers(0, 3))))
@@ -69,7 +69,7 @@ def _group_case(rng, big=False):
 @pytest.mark.parametrize("engine", ENGINES)
 def test_group_and_instance_norm(op, engine):
     rng = seeded_rng(op, engine)
-    for i in range(cases(40)):
+    for i in range(cases(12)):
         x, groups, weight, bias, memory_format, dtype = _group_case(rng, big=i % 8 == 7)
         tail = (weight, bias, _eps(rng), *_output(rng, dtype))
         args = (x, groups, *tail) if op == "group_norm" else (x, *tail)
@@ -93,7 +93,7 @@ def test_channels_last_group_norm_refuses_uninitialized_batches():
 @pytest.mark.parametrize("engine", ENGINES)
 def test_batch_norm(op, engine):
     rng = seeded_rng(op, engine)
-    for _ in range(cases(40)):
+    for _ in range(cases(12)):
         dtype = draw_dtype(rng, QTYPES)
         ndim = int(rng.integers(2, 6))
         channels = int(rng.integers(1, 80))

@@ -38,7 +38,7 @@ def _window(rng, spatial):
 @pytest.mark.parametrize("engine", ENGINES)
 def test_avg_pool(spatial, engine):
     rng = seeded_rng("avg_pool", spatial, engine)
-    for _ in range(cases(40)):
+    for _ in range(cases(12)):
         x, kwargs = _input(rng, spatial, batched=True if spatial == 3 else None)
         kernel, stride, padding = _window(rng, spatial)
         divisor = int(rng.integers(1, 10)) if rng.random() < 0.2 else None
@@ -60,7 +60,7 @@ def test_avg_pool(spatial, engine):
 def test_adaptive_avg_pool(spatial, engine):
     rng = seeded_rng("adaptive_avg_pool", spatial, engine)
     op = ops.adaptive_avg_pool2d if spatial == 2 else ops.adaptive_avg_pool3d
-    for _ in range(cases(40)):
+    for _ in range(cases(12)):
         x, kwargs = _input(rng, spatial)
         sizes = x.shape[-spatial:]
         if rng.random() < 0.4:  # divisible sizes: QNNPACK's path for quint8
@@ -79,7 +79,7 @@ def test_adaptive_avg_pool(spatial, engine):
 )
 def test_adaptive_avg_pool3d_global_strided():
     rng = seeded_rng("adaptive_global_strided")
-    for _ in range(cases(40)):
+    for _ in range(cases(12)):
         x = draw_qtensor(rng, (2, 20, 4, 3, 6), draw_dtype(rng, QTYPES))
         check_against_torch(
             ops.adaptive_avg_pool3d, (x, 1), {"memory_format": "channels_last_3d"}, "fbgemm"
@@ -91,7 +91,7 @@ def test_adaptive_avg_pool3d_global_strided():
 def test_max_pool(spatial, engine):
     rng = seeded_rng("max_pool", spatial, engine)
     op = ops.max_pool1d if spatial == 1 else ops.max_pool2d
-    for _ in range(cases(40)):
+    for _ in range(cases(12)):
         x, kwargs = _input(rng, spatial)
         kernel, stride, padding = _window(rng, spatial)
         dilation = tuple(int(v) for v in rng.integers(1, 3, spatial))
