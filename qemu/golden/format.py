@@ -89,6 +89,8 @@ def write(directory: Path, golden: GoldenSet) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(serialize.arrays_to_npz(arrays, compressed=True))
         files[relative] = _sha256(path)
+        for entry in entries[-len(group) :]:
+            entry["sha256"] = files[relative]
     manifest = {
         "schema": SCHEMA_VERSION,
         "generator": golden.generator,
@@ -121,6 +123,11 @@ def read(directory: Path) -> tuple[GoldenSet, list[FileProblem]]:
         ids = [e["id"] for e in entries]
         path = directory / relative
         expected_hash = manifest["files"].get(relative)
+        if any(entry.get("sha256") != expected_hash for entry in entries):
+            problems.append(
+                FileProblem(relative, "the manifest's case and file hashes disagree", ids)
+            )
+            continue
         if not path.is_file():
             problems.append(FileProblem(relative, "missing", ids))
             continue

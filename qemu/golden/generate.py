@@ -18,11 +18,16 @@ from qemu.golden.format import Case, GoldenSet
 
 def host_description() -> dict[str, object]:
     """What the generating host was: machine, fbgemm's ISA, the fbgemm engine variant."""
-    return {
+    description: dict[str, object] = {
         "machine": platform.machine(),
         "fbgemm_isa": engines.hardware_fbgemm_isa(),
         "fbgemm_engine": engines.host(),
     }
+    if backends.unavailable_reason("torch") is None:
+        import torch
+
+        description["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    return description
 
 
 def _torch_version() -> str | None:

@@ -43,7 +43,12 @@ from qemu.ops.pool import (
     max_pool1d,
     max_pool2d,
 )
-from qemu.quantize import dequantize, quantize_per_channel, quantize_per_tensor
+from qemu.quantize import (
+    dequantize,
+    quantize_per_channel,
+    quantize_per_tensor,
+    quantize_per_tensor_dynamic,
+)
 
 __all__ = [
     "adaptive_avg_pool2d",
@@ -79,6 +84,7 @@ __all__ = [
     "mul_scalar_relu",
     "quantize_per_channel",
     "quantize_per_tensor",
+    "quantize_per_tensor_dynamic",
     "relu",
     "relu6",
     "sigmoid",
