@@ -42,7 +42,7 @@ class Encoder:
         if array.dtype.kind not in _ALLOWED_ARRAY_KINDS:
             raise TypeError(f"cannot encode an array of dtype {array.dtype}")
         name = f"{self._prefix}{len(self.arrays)}"
-        self.arrays[name] = np.ascontiguousarray(array)
+        self.arrays[name] = np.array(array, order="C")  # ascontiguousarray makes 0-d 1-d
         return {"$array": name}
 
     def encode(self, value: Any) -> Any:

@@ -5,8 +5,13 @@ Importing this package registers every numba kernel.
 """
 
 from qemu.backends.numba import (  # noqa: F401
+    activation,
     conv,
+    elementwise,
     embedding,
     linear,
+    matmul,
+    norm,
+    pool,
     quantize,
 )

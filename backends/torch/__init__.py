@@ -5,9 +5,14 @@ engine that this host does not run natively is reached.
 """
 
 from qemu.backends.torch import (  # noqa: F401
+    activation,
     batch,
     conv,
+    elementwise,
     embedding,
     linear,
+    matmul,
+    norm,
+    pool,
     quantize,
 )

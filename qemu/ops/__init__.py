@@ -5,6 +5,22 @@ Each entry validates its arguments once and dispatches to the chosen backend; th
 NumPy reference kernel of each op sits beside its entry in the family module.
 """
 
+from qemu.ops.activation import (
+    celu,
+    clamp,
+    elu,
+    gelu,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    leaky_relu,
+    relu,
+    relu6,
+    sigmoid,
+    softmax,
+    tanh,
+    threshold,
+)
 from qemu.ops.conv import (
     conv1d,
     conv1d_relu,
@@ -15,6 +31,18 @@ from qemu.ops.conv import (
     conv_transpose1d,
     conv_transpose2d,
     conv_transpose3d,
+)
+from qemu.ops.elementwise import (
+    add,
+    add_relu,
+    add_scalar,
+    add_scalar_relu,
+    cat,
+    cat_relu,
+    mul,
+    mul_relu,
+    mul_scalar,
+    mul_scalar_relu,
 )
 from qemu.ops.embedding import (
     embedding_4bit,
@@ -40,6 +68,24 @@ from qemu.ops.linear import (
     linear,
     linear_relu,
 )
+from qemu.ops.matmul import (
+    matmul,
+)
+from qemu.ops.norm import (
+    batch_norm,
+    batch_norm_relu,
+    group_norm,
+    instance_norm,
+    layer_norm,
+)
+from qemu.ops.pool import (
+    adaptive_avg_pool2d,
+    adaptive_avg_pool3d,
+    avg_pool2d,
+    avg_pool3d,
+    max_pool1d,
+    max_pool2d,
+)
 from qemu.quantize import (
     dequantize,
     quantize_per_channel,
@@ -48,6 +94,20 @@ from qemu.quantize import (
 )
 
 __all__ = [
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
+    "add",
+    "add_relu",
+    "add_scalar",
+    "add_scalar_relu",
+    "avg_pool2d",
+    "avg_pool3d",
+    "batch_norm",
+    "batch_norm_relu",
+    "cat",
+    "cat_relu",
+    "celu",
+    "clamp",
     "conv1d",
     "conv1d_relu",
     "conv2d",
@@ -58,6 +118,7 @@ __all__ = [
     "conv_transpose2d",
     "conv_transpose3d",
     "dequantize",
+    "elu",
     "embedding_4bit",
     "embedding_bag_2bit_prepack",
     "embedding_bag_2bit_prepack_with_rowwise_min_max",
@@ -75,10 +136,31 @@ __all__ = [
     "embedding_bag_byte_unpack",
     "embedding_bag_prepack",
     "embedding_byte",
+    "gelu",
+    "group_norm",
+    "hardsigmoid",
+    "hardswish",
+    "hardtanh",
+    "instance_norm",
+    "layer_norm",
+    "leaky_relu",
     "linear",
     "linear_relu",
+    "matmul",
+    "max_pool1d",
+    "max_pool2d",
+    "mul",
+    "mul_relu",
+    "mul_scalar",
+    "mul_scalar_relu",
     "quantize_embedding_weight",
     "quantize_per_channel",
     "quantize_per_tensor",
     "quantize_per_tensor_dynamic",
+    "relu",
+    "relu6",
+    "sigmoid",
+    "softmax",
+    "tanh",
+    "threshold",
 ]
