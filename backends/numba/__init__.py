@@ -4,4 +4,7 @@ operations and are held bit-equal to the NumPy reference by the tests.
 Importing this package registers every numba kernel.
 """
 
-from qemu.backends.numba import quantize  # noqa: F401
+from qemu.backends.numba import (
+    dynamic,  # noqa: F401
+    quantize,  # noqa: F401
+)

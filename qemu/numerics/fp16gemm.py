@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from qemu.numerics.aten_float import choose_nan
 from qemu.numerics.float32 import fma_f32
 
 # The K extent of one packed weight block (PackedGemmMatrixB's default brow).
@@ -100,43 +101,24 @@ def accumulator_counts(m: int, isa: str) -> np.ndarray:
     return counts
 
 
-# x86 hands back the default NaN (negative, quiet) for an invalid operation such as
-# inf * 0 or inf - inf.
-_DEFAULT_NAN = np.uint32(0xFFC00000)
-_QUIET_BIT = np.uint32(0x00400000)
-
-
-def _nan_result(result: np.ndarray, *operands: np.ndarray) -> np.ndarray:
-    """``result`` with x86's NaN choice: the first NaN operand in priority order
-    (quieted), else the default NaN where the operation itself was invalid.
-
-    NumPy's float64 route gives the right value whenever the result is a number, but
-    which NaN survives depends on how NumPy's loops order operands, so NaN bits are
-    chosen here explicitly. Operand priorities measured against torch: a product
-    ``x * w`` keeps x's NaN; ``vfmadd231ps acc, w, x`` keeps x's NaN over the
-    accumulator's; ``vaddps a, a, b`` keeps a's (the weights are never NaN: see
-    :func:`qemu.numerics.fp16.saturate_to_fp16`).
-    """
-    bits = np.where(np.isnan(result), _DEFAULT_NAN, result.view(np.uint32))
-    for operand in reversed(operands):
-        operand = np.ascontiguousarray(np.broadcast_to(operand, result.shape))
-        bits = np.where(np.isnan(operand), operand.view(np.uint32) | _QUIET_BIT, bits)
-    return bits.view(np.float32)
-
-
+# Which NaN a kernel step keeps, measured against torch: a product ``x * w`` keeps
+# x's; ``vfmadd231ps acc, w, x`` keeps x's over the accumulator's; ``vaddps a, a, b``
+# keeps a's (the weights are never NaN: see qemu.numerics.fp16.saturate_to_fp16).
+# NumPy's float64 route gives the right number otherwise, so only NaN bits are chosen,
+# with qemu.numerics.aten_float.choose_nan.
 def _product(x, w, track_nan):
     result = x * w
-    return _nan_result(result, x) if track_nan else result
+    return choose_nan(result, x) if track_nan else result
 
 
 def _fma(x, w, acc, track_nan):
     result = fma_f32(x, w, acc)
-    return _nan_result(result, x, acc) if track_nan else result
+    return choose_nan(result, x, acc) if track_nan else result
 
 
 def _add(a, b, track_nan):
     result = a + b
-    return _nan_result(result, a, b) if track_nan else result
+    return choose_nan(result, a, b) if track_nan else result
 
 
 def _add_leftover(output, scratch, track_nan):
@@ -152,7 +134,7 @@ def _add_leftover(output, scratch, track_nan):
         two_wide = columns // 4 * 4
         if columns - two_wide >= 2:
             pair = slice(two_wide, two_wide + 2)
-            total[:, pair] = _nan_result(
+            total[:, pair] = choose_nan(
                 output[:, pair] + scratch[:, pair], scratch[:, pair], output[:, pair]
             )
     return total
