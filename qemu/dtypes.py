@@ -129,3 +129,23 @@ def as_qscheme(qscheme: object, *, argument: str = "qscheme") -> str:
             f"{argument}: expected one of {', '.join(repr(n) for n in QSCHEMES)}, got {qscheme!r}"
         )
     return name
+
+
+FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
+
+
+def float_dtype_name(dtype: object) -> str | None:
+    """The name of a float dtype (``"float16"``, ``torch.float16``, ...), or ``None`` if
+    ``dtype`` names no float dtype. Placeholder observers and
+    ``quantize_per_tensor_dynamic`` take float dtypes beside the quantized ones.
+
+    Examples
+    --------
+    >>> float_dtype_name("float16"), float_dtype_name("quint8")
+    ('float16', None)
+    """
+    name = dtype if isinstance(dtype, str) else _torch_name(dtype, "dtype")
+    if name is None:
+        return None
+    name = name.removeprefix("torch.")
+    return name if name in FLOAT_DTYPES else None

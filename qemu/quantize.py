@@ -26,6 +26,7 @@ from qemu.dtypes import (
     QINT32,
     QDType,
     as_qdtype,
+    float_dtype_name,
 )
 from qemu.numerics.affine import (
     dequantize_float,
@@ -36,6 +37,8 @@ from qemu.numerics.affine import (
     quantize_sub_byte,
     quantize_val,
 )
+from qemu.numerics.fp16 import round_to_fp16
+from qemu.qparams import choose_qparams_dynamic
 from qemu.qtensor import (
     QTensor,
     check_axis,
@@ -251,3 +254,100 @@ def _dequantize_reference(ctx: dispatch.Context, q: QTensor) -> np.ndarray:
         else:
             values = dequantize_per_channel_double(codes, scales, zero_points)
     return np.asarray(values, dtype=np.float32).reshape(q.shape)
+
+
+# -- dynamic quantization -------------------------------------------------------------
+
+# torch.quantize_per_tensor_dynamic accepts these and, for float16, just converts.
+_DYNAMIC_DTYPES = ("quint8", "qint8", "float16")
+
+
+def _check_dynamic_dtype(dtype: object) -> QDType | str:
+    if float_dtype_name(dtype) == "float16":
+        return "float16"
+    qdtype = as_qdtype(dtype)
+    if qdtype.name not in _DYNAMIC_DTYPES:
+        raise ValueError(
+            f"dtype: quantize_per_tensor_dynamic supports 'quint8', 'qint8' and 'float16', "
+            f"got {qdtype.name!r}"
+        )
+    return qdtype
+
+
+def quantize_per_tensor_dynamic(
+    x: object,
+    dtype: object,
+    reduce_range: bool = False,
+    *,
+    engine: str | None = None,
+    backend: str | None = None,
+) -> QTensor | np.ndarray:
+    """Quantize with qparams chosen from ``x``'s own range, as
+    ``torch.quantize_per_tensor_dynamic`` does (``aten/src/ATen/native/quantized/
+    QTensor.cpp``).
+
+    The scale and zero point are :func:`qemu.qparams.choose_qparams_dynamic` of
+    ``x.min()`` and ``x.max()`` over the dtype's full range (``reduce_range`` halves it,
+    except under the ``qnnpack`` engine, which ignores it as torch does); ``x`` is then
+    quantized by :func:`quantize_per_tensor`. ``dtype="float16"`` returns ``x`` rounded
+    to float16 (a NumPy array), as torch returns a half tensor.
+
+    Parameters
+    ----------
+    x : array_like of float32
+        Non-empty and finite. torch raises for NaN (min <= max fails) and +inf (zero
+        point -2**31); for -inf it returns an infinite scale, which qemu refuses.
+    dtype : str
+        ``"quint8"``, ``"qint8"`` or ``"float16"``.
+    reduce_range : bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> q = quantize_per_tensor_dynamic(np.float32([-1.0, 2.0]), "quint8")
+    >>> q.q_scale(), q.q_zero_point(), q.int_repr().tolist()
+    (0.011764705882352941, 85, [0, 255])
+    """
+    array = check_float_input(x)
+    target = _check_dynamic_dtype(dtype)
+    if not isinstance(reduce_range, (bool, np.bool_)):
+        raise TypeError(f"reduce_range: expected a bool, got {type(reduce_range).__name__}")
+    if target != "float16":
+        if array.size == 0:
+            raise ValueError("x: expected a non-empty array (its min and max choose the qparams)")
+        if np.isnan(array).any():
+            raise ValueError("x: NaN values leave no valid range (torch raises min <= max)")
+        if np.isinf(array).any():
+            # +inf: torch computes the zero point -2**31 and raises; -inf: torch returns
+            # a tensor with an infinite scale, which a QTensor does not hold.
+            raise ValueError("x: expected finite values, got an infinity")
+    return dispatch.call(
+        "quantize_per_tensor_dynamic",
+        array,
+        target,
+        bool(reduce_range),
+        engine=engine,
+        backend=backend,
+    )
+
+
+def dynamic_qparams(
+    ctx: dispatch.Context, low: float, high: float, dtype: QDType, reduce_range: bool
+) -> tuple[float, int]:
+    """The (double scale, zero point) ``quantize_per_tensor_dynamic`` picks for the range
+    ``[low, high]`` on ``ctx``'s engine: qnnpack drops ``reduce_range``."""
+    return choose_qparams_dynamic(
+        low, high, dtype.qmin, dtype.qmax, reduce_range and not ctx.engine.is_qnnpack
+    )
+
+
+@dispatch.reference("quantize_per_tensor_dynamic")
+def _quantize_per_tensor_dynamic_reference(
+    ctx: dispatch.Context, x: np.ndarray, dtype: QDType | str, reduce_range: bool
+) -> QTensor | np.ndarray:
+    if dtype == "float16":
+        with np.errstate(over="ignore"):  # beyond 65504 becomes inf, as x.to(half) does
+            return round_to_fp16(x)
+    scale, zero_point = dynamic_qparams(ctx, x.min(), x.max(), dtype, reduce_range)
+    codes = quantize_per_tensor_codes(x, scale, zero_point, dtype)
+    return QTensor(codes.astype(dtype.storage), dtype, PER_TENSOR_AFFINE, scale, zero_point, None)

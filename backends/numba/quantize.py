@@ -14,7 +14,9 @@ from qemu.dtypes import (
     QINT32,
     QDType,
 )
+from qemu.numerics.fp16 import round_to_fp16
 from qemu.qtensor import QTensor
+from qemu.quantize import dynamic_qparams
 
 _FBGEMM_QUANTIZE_UPPER = np.float32(2147483520.0)
 
@@ -163,3 +165,39 @@ def _dequantize(ctx: Context, q: QTensor) -> np.ndarray:
         else:
             _dequantize_per_channel_double(codes, scales, points, channel, out)
     return out.reshape(q.shape)
+
+
+@njit(cache=True)
+def _min_max(x):
+    # Inputs reach kernels validated (non-empty, no NaN), so plain comparisons suffice.
+    low = x[0]
+    high = x[0]
+    for i in range(1, x.size):
+        value = x[i]
+        if value < low:
+            low = value
+        if value > high:
+            high = value
+    return low, high
+
+
+@register("quantize_per_tensor_dynamic", "numba")
+def _quantize_per_tensor_dynamic(
+    ctx: Context, x: np.ndarray, dtype: QDType | str, reduce_range: bool
+) -> QTensor | np.ndarray:
+    if dtype == "float16":
+        with np.errstate(over="ignore"):  # beyond 65504 becomes inf, as x.to(half) does
+            return round_to_fp16(x)
+    flat = np.ascontiguousarray(x).reshape(-1)
+    low, high = _min_max(flat)
+    scale, zero_point = dynamic_qparams(ctx, low, high, dtype, reduce_range)
+    codes = np.empty(flat.size, dtype=np.int64)
+    _quantize_fbgemm(flat, scale, zero_point, dtype.qmin, dtype.qmax, codes)
+    return QTensor(
+        codes.astype(dtype.storage).reshape(x.shape),
+        dtype,
+        PER_TENSOR_AFFINE,
+        scale,
+        zero_point,
+        None,
+    )

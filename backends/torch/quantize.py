@@ -44,3 +44,12 @@ def _quantize_per_channel(
 @register("dequantize", "torch")
 def _dequantize(ctx: Context, q: QTensor) -> np.ndarray:
     return to_torch(q).dequantize().numpy()
+
+
+@register("quantize_per_tensor_dynamic", "torch")
+def _quantize_per_tensor_dynamic(
+    ctx: Context, x: np.ndarray, dtype: QDType | str, reduce_range: bool
+) -> QTensor | np.ndarray:
+    torch_dtype = torch.float16 if dtype == "float16" else getattr(torch, dtype.name)
+    result = torch.quantize_per_tensor_dynamic(torch.from_numpy(x), torch_dtype, reduce_range)
+    return result.numpy() if dtype == "float16" else from_torch(result)
