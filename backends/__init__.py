@@ -7,6 +7,7 @@ is loaded.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 
@@ -16,6 +17,7 @@ _PACKAGES = {"numba": "numba", "torch": "torch"}
 _TORCH_VERSION = "2.13.0"
 
 
+@functools.cache  # what is installed does not change while we run
 def unavailable_reason(name: str) -> str | None:
     """Why backend ``name`` cannot run here, or ``None`` if it can.
 

@@ -15,6 +15,7 @@ Examples
 from qemu import engines
 from qemu.config import use
 from qemu.dtypes import QINT8, QINT32, QUINT2X4, QUINT4X2, QUINT8, QDType
+from qemu.emulate import diff_model, emulate
 from qemu.interop import from_torch
 from qemu.qtensor import QTensor
 from qemu.quantize import dequantize, quantize_per_channel, quantize_per_tensor
@@ -30,6 +31,8 @@ __all__ = [
     "QDType",
     "QTensor",
     "dequantize",
+    "diff_model",
+    "emulate",
     "engines",
     "from_torch",
     "quantize_per_channel",

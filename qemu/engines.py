@@ -10,7 +10,9 @@ differ (see ``docs/numerics/engines.md``).
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 
@@ -150,18 +152,19 @@ def get(name: object, *, argument: str = "engine") -> Engine:
     return engine
 
 
-def _cpu_flags() -> set[str]:
+@functools.lru_cache(maxsize=1)
+def _cpu_flags() -> frozenset[str]:
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
             for line in cpuinfo:
                 if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
+                    return frozenset(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return set()
+    return frozenset()
 
 
-def hardware_fbgemm_isa(flags: set[str] | None = None) -> str | None:
+def hardware_fbgemm_isa(flags: AbstractSet[str] | None = None) -> str | None:
     """The instruction set fbgemm detects on this CPU, before any env override."""
     flags = _cpu_flags() if flags is None else flags
     if {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= flags:
@@ -171,7 +174,9 @@ def hardware_fbgemm_isa(flags: set[str] | None = None) -> str | None:
     return None
 
 
-def host(environ: dict[str, str] | None = None, flags: set[str] | None = None) -> str | None:
+def host(
+    environ: dict[str, str] | None = None, flags: AbstractSet[str] | None = None
+) -> str | None:
     """The fbgemm engine variant that torch runs on this host, or ``None`` where fbgemm
     does not run (no AVX2, or not x86).
 
@@ -192,7 +197,7 @@ def host(environ: dict[str, str] | None = None, flags: set[str] | None = None) -
     return _FBGEMM_ISA_ENGINES[isa].name
 
 
-def reproducible_here(engine: Engine, flags: set[str] | None = None) -> str | None:
+def reproducible_here(engine: Engine, flags: AbstractSet[str] | None = None) -> str | None:
     """Why torch cannot compute ``engine`` on this host, or ``None`` if it can (natively
     or in a subprocess with ``engine.reproduce_env``)."""
     if engine.is_qnnpack:

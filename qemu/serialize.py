@@ -142,10 +142,11 @@ def _decode_qtensor(body: Any, arrays: dict[str, np.ndarray], where: str) -> QTe
         raise ValueError(f"{where}: invalid $qtensor: {error}") from None
 
 
-def arrays_to_npz(arrays: dict[str, np.ndarray]) -> bytes:
-    """The arrays as the bytes of an uncompressed ``.npz`` file."""
+def arrays_to_npz(arrays: dict[str, np.ndarray], *, compressed: bool = False) -> bytes:
+    """The arrays as the bytes of an ``.npz`` file (a zip of ``.npy`` files, deflated
+    when ``compressed``)."""
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
     return buffer.getvalue()
 
 

@@ -97,6 +97,73 @@ def compare(actual: object, expected: object) -> Comparison:
     return Comparison(int(a.size), count, max_difference, unit, first, first_actual, first_expected)
 
 
+def result_arrays(value: object, name: str = "result") -> list[tuple[str, np.ndarray]]:
+    """The named arrays that make up an op's result: a QTensor's codes and parameters,
+    each item of a tuple or list, or the array itself."""
+    if isinstance(value, QTensor):
+        if value.is_per_channel:
+            params = [
+                ("axis", np.int64(value.q_per_channel_axis())),
+                ("scales", value.q_per_channel_scales()),
+                ("zero_points", value.q_per_channel_zero_points()),
+            ]
+        else:
+            params = [
+                ("scale", np.float64(value.q_scale())),
+                ("zero_point", np.int64(value.q_zero_point())),
+            ]
+        dtype = np.array(value.dtype.name + "/" + value.qscheme())
+        return [
+            (f"{name}.{k}", np.asarray(v))
+            for k, v in [("dtype", dtype), *params, ("codes", value.codes)]
+        ]
+    if isinstance(value, (tuple, list)):
+        return [
+            pair for i, item in enumerate(value) for pair in result_arrays(item, f"{name}[{i}]")
+        ]
+    return [(name, np.asarray(value))]
+
+
+def compare_results(actual: object, expected: object) -> Comparison:
+    """:func:`compare` over whole op results (QTensors, tuples, arrays): mismatches are
+    summed over every part; the first differing part is the one reported. A difference
+    in structure (shapes, dtypes, kinds) counts as every expected element differing."""
+    expected_parts = result_arrays(expected)
+    actual_parts = result_arrays(actual)
+    total = sum(a.size for _, a in expected_parts)
+    if [n for n, _ in actual_parts] != [n for n, _ in expected_parts]:
+        return Comparison(
+            total,
+            total,
+            float("inf"),
+            "structure",
+            None,
+            actual_parts and actual_parts[0][0],
+            expected_parts and expected_parts[0][0],
+        )
+    mismatches, worst, first = 0, 0.0, None
+    for (part, a), (_, e) in zip(actual_parts, expected_parts, strict=True):
+        try:
+            result = compare(a, e)
+        except AssertionError as difference:
+            return Comparison(total, total, float("inf"), str(difference), (part,), None, None)
+        mismatches += result.mismatches
+        worst = max(worst, result.max_difference)
+        if first is None and not result.equal:
+            first = result
+    if first is None:
+        return Comparison(total, 0, 0.0, "", None, None, None)
+    return Comparison(
+        total,
+        mismatches,
+        worst,
+        first.unit,
+        first.first_index,
+        first.first_actual,
+        first.first_expected,
+    )
+
+
 def assert_bitexact(actual: object, expected: object, name: str = "values") -> None:
     """Raise ``AssertionError`` unless ``actual`` and ``expected`` are bit-for-bit equal.
 

@@ -13,6 +13,7 @@ import os
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import warnings
 from typing import Any, BinaryIO
@@ -95,6 +96,9 @@ def _worker(engine: engines.Engine) -> subprocess.Popen:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
+            # Not the caller's directory: from a source checkout, `-m` would import the
+            # checkout's qemu/ (which lacks qemu.backends) instead of the installed one.
+            cwd=tempfile.gettempdir(),
         )
         _workers[engine.name] = worker
     return worker

@@ -20,7 +20,8 @@ def round_to_fp16(x) -> np.ndarray:
     >>> float(round_to_fp16(np.float32(1 + 2**-11)))  # a tie: rounds to even
     1.0
     """
-    return np.asarray(x, dtype=np.float32).astype(np.float16)
+    with np.errstate(over="ignore"):  # overflow to infinity is the IEEE result
+        return np.asarray(x, dtype=np.float32).astype(np.float16)
 
 
 def saturate_to_fp16(x) -> np.ndarray:

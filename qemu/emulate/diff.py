@@ -1,0 +1,146 @@
+"""``qemu.diff_model``: where, module by module, qemu's emulation and torch part."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from qemu import config
+from qemu import engines as engine_registry
+from qemu.emulate.base import EmulatedModule
+from qemu.emulate.registry import _type_name, emulate, is_quantized_module
+from qemu.interop import from_torch
+from qemu.testing import compare_results
+
+
+@dataclass
+class ModuleComparison:
+    """One quantized module's output under one (engine, backend), against torch."""
+
+    path: str
+    type: str
+    elements: int
+    mismatches: int
+    max_difference: float
+
+    @property
+    def equal(self) -> bool:
+        return self.mismatches == 0
+
+
+@dataclass
+class PairDiff:
+    """All modules of the model, in execution order, for one (engine, backend)."""
+
+    engine: str
+    backend: str
+    modules: list[ModuleComparison] = field(default_factory=list)
+    note: str = ""
+    skipped: bool = False
+
+    @property
+    def first_divergence(self) -> ModuleComparison | None:
+        return next((m for m in self.modules if not m.equal), None)
+
+
+@dataclass
+class ModelDiff:
+    pairs: list[PairDiff]
+
+    def __str__(self) -> str:
+        lines = []
+        for pair in self.pairs:
+            lines.append(f"== {pair.engine}/{pair.backend} against torch {pair.note}".rstrip())
+            for m in pair.modules:
+                mark = "ok" if m.equal else "DIFFERS"
+                lines.append(
+                    f"  {m.path:<30} {m.type.rsplit('.', 1)[-1]:<22} {m.mismatches:>7}/{m.elements:<8} "
+                    f"max {m.max_difference:g}  {mark}"
+                )
+            if pair.skipped:
+                continue
+            first = pair.first_divergence
+            lines.append(f"  first divergence: {first.path if first else 'none (bit-exact)'}")
+        return "\n".join(lines)
+
+
+def _as_qemu(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return from_torch(value)
+    if isinstance(value, (tuple, list)):
+        return tuple(_as_qemu(v) for v in value)
+    if hasattr(value, "data") and hasattr(value, "batch_sizes"):  # PackedSequence
+        return (from_torch(value.data), from_torch(value.batch_sizes))
+    return value
+
+
+def _record(model: torch.nn.Module, select) -> tuple[list[tuple[str, str, Any]], list[Any]]:
+    """Register hooks that record (path, type, output) for the selected modules."""
+    recorded: list[tuple[str, str, Any]] = []
+    handles = []
+    for path, module in model.named_modules():
+        if select(module):
+            kind = module.emulates if isinstance(module, EmulatedModule) else _type_name(module)
+
+            def hook(_module, _inputs, output, path=path, kind=kind):
+                recorded.append((path, kind, _as_qemu(output)))
+
+            handles.append(module.register_forward_hook(hook))
+    return recorded, handles
+
+
+def diff_model(
+    model: torch.nn.Module, *inputs: Any, engines: Any = None, backends: Any = None
+) -> ModelDiff:
+    """For each (engine, backend), run torch's model and qemu's emulation on ``inputs``
+    and compare every quantized module's output in execution order.
+
+    Torch's side runs in this process under the engine's torch engine; an engine this
+    host's torch does not compute natively (e.g. ``fbgemm-avx2`` on a VNNI host) is
+    reported with a note and no comparison.
+
+    Examples
+    --------
+    >>> print(qemu.diff_model(converted_model, x, engines=["fbgemm"], backends=["numpy", "numba"]))  # doctest: +SKIP
+    """
+    settings = config.current()
+    engine_names = [engines] if isinstance(engines, str) else list(engines or [settings.engine])
+    backend_names = (
+        [backends] if isinstance(backends, str) else list(backends or [settings.backend])
+    )
+    pairs = []
+    for engine_name in engine_names:
+        engine = engine_registry.get(engine_name)
+        for backend in backend_names:
+            pair = PairDiff(engine.name, config.check_backend(backend))
+            pairs.append(pair)
+            if not (engine.is_qnnpack or engine_registry.host() == engine.name):
+                pair.note = f"(skipped: this process's torch does not compute {engine.name})"
+                pair.skipped = True
+                continue
+            previous = torch.backends.quantized.engine
+            torch.backends.quantized.engine = engine.torch_engine
+            try:
+                reference_model = copy.deepcopy(model)
+                expected, handles = _record(reference_model, is_quantized_module)
+                with torch.no_grad():
+                    reference_model(*inputs)
+                for handle in handles:
+                    handle.remove()
+                emulated = emulate(model, engine=engine.name, backend=pair.backend)
+                actual, _ = _record(emulated, lambda m: isinstance(m, EmulatedModule))
+                with torch.no_grad():
+                    emulated(*inputs)
+            finally:
+                torch.backends.quantized.engine = previous
+            for (path, kind, want), (_, _, got) in zip(expected, actual, strict=False):
+                result = compare_results(got, want)
+                pair.modules.append(
+                    ModuleComparison(
+                        path, kind, result.total, result.mismatches, result.max_difference
+                    )
+                )
+    return ModelDiff(pairs)
