@@ -45,14 +45,18 @@ def rne(x) -> np.ndarray:
 def fma_f32(a, b, c) -> np.ndarray:
     """``a * b + c`` on float32 operands with a single rounding, as ``vfmadd`` computes it.
 
-    The product of two float32 values is exact in float64. The sum with ``c`` is formed
-    in float64 and then rounded to odd (if the float64 sum is inexact and its last bit
-    is even, it is moved one float64 ulp towards the exact value), after which the
-    conversion to float32 rounds exactly as a single rounding would: float64 carries
-    29 more bits than float32, and round-to-odd keeps the information needed for the
-    second rounding to be correct (Boldo & Melquiond, "When double rounding is odd").
-    Non-finite operands follow IEEE semantics through the float64 sum, with x86's
-    NaN propagation when a single operand is NaN.
+    The product of two float32 values is exact in float64, and so the float64 sum is
+    off by at most half a float64 ulp; rounding it on to float32 (a double rounding)
+    gives the single-rounding result except where the float64 sum lands exactly
+    halfway between two float32 values (29 dropped bits ``1000...0``) -- the only place
+    a double rounding can go wrong -- or outside float32's normal range, where the
+    dropped-bit count changes. Those lanes are redone exactly: the float64 sum is
+    rounded to odd (if it is inexact and its last bit is even, it is moved one float64
+    ulp towards the exact value), after which the conversion to float32 rounds exactly
+    as a single rounding would: float64 carries 29 more bits than float32, and
+    round-to-odd keeps the information needed for the second rounding to be correct
+    (Boldo & Melquiond, "When double rounding is odd"). Non-finite operands follow
+    IEEE semantics through the float64 sum.
 
     Examples
     --------
@@ -61,29 +65,64 @@ def fma_f32(a, b, c) -> np.ndarray:
     True
     """
     with np.errstate(all="ignore"):  # NaN/inf operands are meant to propagate
-        a64 = np.asarray(a, dtype=np.float32).astype(np.float64)
-        b64 = np.asarray(b, dtype=np.float32).astype(np.float64)
-        c64 = np.asarray(c, dtype=np.float32).astype(np.float64)
+        a64, b64, c64 = np.broadcast_arrays(
+            np.asarray(a, dtype=np.float32).astype(np.float64),
+            np.asarray(b, dtype=np.float32).astype(np.float64),
+            np.asarray(c, dtype=np.float32).astype(np.float64),
+        )
         product = a64 * b64
+        total = product + c64
+        rounded = np.atleast_1d(total.astype(np.float32))
+        magnitude = np.abs(total)
+    halfway = (np.atleast_1d(total).view(np.int64) & _F32_DROPPED_BITS) == _F32_HALFWAY_BITS
+    redo = np.atleast_1d(halfway | ~((magnitude >= _F32_SMALLEST_NORMAL) & np.isfinite(total)))
+    if redo.any():
+        rounded[redo] = _fma_f32_round_to_odd(
+            product.reshape(rounded.shape)[redo], c64.reshape(rounded.shape)[redo]
+        )
+        nan = np.isnan(rounded)
+        if nan.any():
+            operands = [np.atleast_1d(x).reshape(rounded.shape)[nan] for x in (a64, b64, c64)]
+            rounded[nan] = _fma_nan(*operands)
+    return rounded.reshape(np.shape(total))
+
+
+def _fma_nan(a64: np.ndarray, b64: np.ndarray, c64: np.ndarray) -> np.ndarray:
+    """The NaN ``vfmadd`` returns: the first NaN operand, quieted (operand order a, b,
+    c), else -- for inf * 0 or inf - inf -- the x86 default NaN ``0xFFC00000``.
+    (NumPy's own NaN propagation depends on which SIMD loop it picks.)"""
+    result = np.full(a64.shape, 0xFFC00000, dtype=np.uint32)
+    for operand in (c64, b64, a64):  # the last assignment wins: a before b before c
+        is_nan = np.isnan(operand)
+        quieted = operand.astype(np.float32).view(np.uint32) | np.uint32(0x00400000)
+        result[is_nan] = quieted[is_nan]
+    return result.view(np.float32)
+
+
+# float64 keeps 52 fraction bits, float32 23: the 29 low bits are what a conversion drops.
+_F32_DROPPED_BITS = np.int64((1 << 29) - 1)
+_F32_HALFWAY_BITS = np.int64(1 << 28)
+_F32_SMALLEST_NORMAL = 2.0**-126
+
+
+def _fma_f32_round_to_odd(product: np.ndarray, c64: np.ndarray) -> np.ndarray:
+    """float32 of ``product + c64`` (float64 operands, ``product`` exact) with one
+    rounding, by way of a float64 sum rounded to odd."""
+    with np.errstate(all="ignore"):
         total = product + c64
         # TwoSum: the exact rounding error of `product + c64` (valid for finite values).
         b_virtual = total - product
         error = (product - (total - b_virtual)) + (c64 - b_virtual)
-    bits = np.atleast_1d(total).view(np.int64).copy()
-    inexact = np.atleast_1d((error != 0) & np.isfinite(total))
+    bits = total.view(np.int64).copy()
+    inexact = (error != 0) & np.isfinite(total)
     even = (bits & 1) == 0
     move = inexact & even
     # Moving the bit pattern by +1 increases |total|; -1 decreases it.
-    towards_larger_magnitude = np.atleast_1d(np.signbit(error) == np.signbit(total))
+    towards_larger_magnitude = np.signbit(error) == np.signbit(total)
     bits[move & towards_larger_magnitude] += 1
     bits[move & ~towards_larger_magnitude] -= 1
-    rounded_to_odd = bits.view(np.float64).reshape(np.shape(total))
     with np.errstate(over="ignore"):
-        result = rounded_to_odd.astype(np.float32)
-    # x86 returns a NaN addend even when the product is invalid (inf * 0); the float64
-    # product would instead produce the default NaN first.
-    nan_addend_only = np.isnan(c64) & ~np.isnan(a64) & ~np.isnan(b64)
-    return np.where(nan_addend_only, c64.astype(np.float32), result)
+        return bits.view(np.float64).astype(np.float32)
 
 
 def cvt_f32_to_i32(x) -> np.ndarray:
