@@ -3,11 +3,28 @@ elementwise steps are the reference's own functions (they are exact in NumPy).""
 
 from __future__ import annotations
 
+import numpy as np
 from qemu.backends.numba.fp16gemm import gemm_fp16
+from qemu.backends.numba.int8gemm import gemm_u8s8_exact, gemm_u8s8_pair_saturated
 
 from qemu.dispatch import register
 from qemu.numerics.aten_float import relu
-from qemu.ops.dynamic import linear_fp16_reference
+from qemu.ops.dynamic import linear_fp16_reference, linear_int8_reference
+
+
+def _gemm_u8s8(a: np.ndarray, w: np.ndarray, *, saturating_pairs: bool) -> np.ndarray:
+    kernel = gemm_u8s8_pair_saturated if saturating_pairs else gemm_u8s8_exact
+    return kernel(np.ascontiguousarray(a), np.ascontiguousarray(w))
+
+
+@register("linear_dynamic", "numba")
+def _linear_dynamic(ctx, x, weight, bias, reduce_range):
+    return linear_int8_reference(ctx, x, weight, bias, reduce_range, gemm=_gemm_u8s8)
+
+
+@register("linear_relu_dynamic", "numba")
+def _linear_relu_dynamic(ctx, x, weight, bias, reduce_range):
+    return relu(linear_int8_reference(ctx, x, weight, bias, reduce_range, gemm=_gemm_u8s8))
 
 
 @register("linear_dynamic_fp16", "numba")

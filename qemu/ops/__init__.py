@@ -5,12 +5,19 @@ Each entry validates its arguments once and dispatches to the chosen backend; th
 NumPy reference kernel of each op sits beside its entry in the family module.
 """
 
-from qemu.ops.dynamic import linear_dynamic_fp16, linear_relu_dynamic_fp16
+from qemu.ops.dynamic import (
+    linear_dynamic,
+    linear_dynamic_fp16,
+    linear_relu_dynamic,
+    linear_relu_dynamic_fp16,
+)
 from qemu.quantize import dequantize, quantize_per_channel, quantize_per_tensor
 
 __all__ = [
     "dequantize",
+    "linear_dynamic",
     "linear_dynamic_fp16",
+    "linear_relu_dynamic",
     "linear_relu_dynamic_fp16",
     "quantize_per_channel",
     "quantize_per_tensor",

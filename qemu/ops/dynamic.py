@@ -1,6 +1,15 @@
 """Dynamic quantized linear: float32 in, float32 out, with int8 or fp16 weights.
 
 ========================================  ===============================================
+``linear_dynamic`` (+ relu), fbgemm       activation qparams from the whole input's
+                                          min/max (``ChooseQuantizationParams``, reduce
+                                          range honoured), FBGEMM FMA quantize, u8 x s8
+                                          GEMM (pair-saturated except on VNNI), zero-point
+                                          corrections in int32, ``fma(acc, s_x * s_w,
+                                          bias)``, relu
+``linear_dynamic`` (+ relu), qnnpack      the same qparams ignoring reduce_range, exact
+                                          GEMM, ``f32(s_x * s_w) * acc + bias`` (no FMA),
+                                          relu
 ``linear_dynamic_fp16`` (+ relu)          fp16 weights, fbgemm's fp16 GEMM
                                           (:mod:`qemu.numerics.fp16gemm`), then
                                           ``output + bias``, then relu; fbgemm only
@@ -14,9 +23,15 @@ from __future__ import annotations
 import numpy as np
 
 from qemu import dispatch
+from qemu.dtypes import PER_CHANNEL_AFFINE, QINT8
+from qemu.numerics.affine import quantize_fbgemm
 from qemu.numerics.aten_float import add, relu
+from qemu.numerics.float32 import f32, fma_f32, wrap_i32
 from qemu.numerics.fp16 import saturate_to_fp16
 from qemu.numerics.fp16gemm import gemm_fp16
+from qemu.numerics.int8gemm import gemm_u8s8
+from qemu.numerics.requantize import qnnpack_requantization_scales
+from qemu.qparams import choose_qparams_dynamic
 from qemu.qtensor import QTensor
 from qemu.quantize import check_float_input
 
@@ -32,6 +47,43 @@ def check_linear_input(x: object, argument: str = "input") -> np.ndarray:
             f"{argument}: expected at least 2 dimensions (..., in_features), got shape {array.shape}"
         )
     return array
+
+
+def check_int8_weight(weight: object, argument: str = "weight") -> QTensor:
+    """A qint8 QTensor (out_features, in_features), per-tensor or per-channel along the
+    output features (axis 0), as torch's ``linear_prepack`` accepts."""
+    if not isinstance(weight, QTensor):
+        raise TypeError(
+            f"{argument}: expected a qint8 QTensor (an fp16 weight goes to the _fp16 ops), "
+            f"got {type(weight).__name__}"
+        )
+    if weight.dtype != QINT8:
+        raise TypeError(
+            f"{argument}: torch's linear_prepack takes qint8 weights, got {weight.dtype.name}"
+        )
+    if weight.ndim != 2:
+        raise ValueError(
+            f"{argument}: expected a 2-D (out_features, in_features) tensor, got shape {weight.shape}"
+        )
+    if weight.is_per_channel and (
+        weight.qscheme() != PER_CHANNEL_AFFINE or weight.q_per_channel_axis() != 0
+    ):
+        raise ValueError(
+            f"{argument}: per-channel weights must be per_channel_affine along axis 0 (one "
+            f"scale per output feature), got {weight.qscheme()} along axis "
+            f"{weight.q_per_channel_axis()}"
+        )
+    return weight
+
+
+def check_finite_input(x: np.ndarray, argument: str = "input") -> None:
+    """The int8 dynamic linear needs a finite activation range."""
+    if x.size and not np.isfinite(x).all():
+        raise ValueError(
+            f"{argument}: expected finite values for an int8 dynamic linear; with NaN torch's "
+            "min/max search either raises or skips the NaN depending on where it sits, and "
+            "an infinity makes the activation scale infinite"
+        )
 
 
 def check_fp16_weight(weight: object, argument: str = "weight") -> np.ndarray:
@@ -94,6 +146,78 @@ def require_fp16_engine(engine: object, op: str) -> None:
 
 
 # -- public entries -------------------------------------------------------------------
+
+
+def linear_dynamic(
+    input: object,
+    weight: QTensor,
+    bias: object = None,
+    reduce_range: bool = True,
+    *,
+    engine: str | None = None,
+    backend: str | None = None,
+) -> np.ndarray:
+    """A linear with a qint8 weight and float32 activations quantized on the fly, as
+    ``quantized::linear_dynamic`` computes it.
+
+    Parameters
+    ----------
+    input : float32 array (..., in_features)
+        At least 2-D and finite. Its min and max over all elements choose the uint8
+        activation qparams.
+    weight : QTensor
+        qint8, (out_features, in_features), per-tensor or per-channel along axis 0.
+    bias : float32 array (out_features,), optional
+    reduce_range : bool
+        Quantize activations to 7 bits (``nn.quantized.dynamic.Linear`` passes True
+        under fbgemm). qnnpack ignores it, as torch does.
+    engine, backend : str, optional
+
+    Returns
+    -------
+    float32 array (..., out_features)
+
+    Examples
+    --------
+    >>> import numpy as np, qemu
+    >>> w = qemu.QTensor.per_tensor([[64, -32]], 1 / 64, 0, "qint8")
+    >>> qemu.ops.linear_dynamic(np.float32([[1.0, 2.0]]), w).tolist()
+    [[0.0]]
+    """
+    return _linear_int8("linear_dynamic", input, weight, bias, reduce_range, engine, backend)
+
+
+def linear_relu_dynamic(
+    input: object,
+    weight: QTensor,
+    bias: object = None,
+    reduce_range: bool = True,
+    *,
+    engine: str | None = None,
+    backend: str | None = None,
+) -> np.ndarray:
+    """:func:`linear_dynamic` with relu fused, as ``quantized::linear_relu_dynamic``
+    computes it (relu on the float output, after the bias).
+
+    Examples
+    --------
+    >>> import numpy as np, qemu
+    >>> w = qemu.QTensor.per_tensor([[-64]], 1 / 64, 0, "qint8")
+    >>> qemu.ops.linear_relu_dynamic(np.float32([[1.0]]), w).tolist()
+    [[0.0]]
+    """
+    return _linear_int8("linear_relu_dynamic", input, weight, bias, reduce_range, engine, backend)
+
+
+def _linear_int8(op, input, weight, bias, reduce_range, engine, backend) -> np.ndarray:
+    x = check_linear_input(input)
+    w = check_int8_weight(weight)
+    check_in_features(x, w.shape[1])
+    check_finite_input(x)
+    b = check_bias(bias, w.shape[0])
+    if not isinstance(reduce_range, (bool, np.bool_)):
+        raise TypeError(f"reduce_range: expected a bool, got {type(reduce_range).__name__}")
+    return dispatch.call(op, x, w, b, bool(reduce_range), engine=engine, backend=backend)
 
 
 def linear_dynamic_fp16(
@@ -163,6 +287,60 @@ def _linear_fp16(op, input, weight, bias, engine, backend) -> np.ndarray:
 # -- reference kernels ----------------------------------------------------------------
 
 
+def weight_qparams(weight: QTensor) -> tuple[np.ndarray, np.ndarray]:
+    """Per-output-feature (float32 scales, int64 zero points) as the packed weight
+    holds them (``PackedLinearWeight``: the double scales rounded to float)."""
+    n = weight.shape[0]
+    if weight.is_per_channel:
+        return f32(weight.q_per_channel_scales()), weight.q_per_channel_zero_points()
+    return np.full(n, np.float32(weight.q_scale())), np.full(n, weight.q_zero_point(), np.int64)
+
+
+def linear_int8_reference(ctx: dispatch.Context, x, weight, bias, reduce_range, gemm=gemm_u8s8):
+    """The int8 dynamic linear on (..., K) inputs (``qlinear_dynamic.cpp:
+    PackedLinearWeight::apply_dynamic_impl`` for fbgemm,
+    ``PackedLinearWeightsQnnp::apply_dynamic_impl`` for qnnpack). ``gemm`` computes
+    the raw u8 x s8 sums (``saturating_pairs`` keyword as
+    :func:`qemu.numerics.int8gemm.gemm_u8s8`)."""
+    rows = x.reshape(-1, x.shape[-1])
+    n = weight.shape[0]
+    if rows.shape[0] == 0:
+        return np.zeros(x.shape[:-1] + (n,), np.float32)
+    qnnpack = ctx.engine.is_qnnpack
+    # fbgemm::FindMinMax over every element (qnnpack: input.min() / input.max()).
+    scale, zero_point = choose_qparams_dynamic(
+        float(rows.min()), float(rows.max()), 0, 255, reduce_range and not qnnpack
+    )
+    activations = quantize_fbgemm(rows, scale, zero_point, 0, 255).astype(np.uint8)
+    codes = weight.codes
+    w_scales, w_zero_points = weight_qparams(weight)
+    k = rows.shape[1]
+    # Zero-point corrections in wrapping int32 (fbgemm: row/column offsets applied in
+    # requantizeForFloatAvx2; qnnpack: the kernel subtracts both zero points first --
+    # the same integer).
+    raw = gemm(activations, codes, saturating_pairs=ctx.engine.saturating_int8_gemm and not qnnpack)
+    row_sums = activations.sum(axis=1, dtype=np.int64)[:, None]
+    column_offsets = wrap_i32(codes.sum(axis=1, dtype=np.int64) - k * w_zero_points)
+    accumulators = wrap_i32(
+        raw - zero_point * column_offsets.astype(np.int64) - w_zero_points * row_sums
+    )
+    acc_float = accumulators.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if qnnpack:
+            # generate_requantization_scales with output scale 1, then q8gemm dq:
+            # mult * acc, then + bias (SSE2, no FMA); a missing bias is packed as zeros.
+            multipliers = qnnpack_requantization_scales(w_scales, scale, 1.0)
+            out = multipliers * acc_float + (np.float32(0) if bias is None else bias)
+        else:
+            # ReQuantizeForFloat: multiplier f32(s_x) * f32(s_w); GCC fuses the bias add.
+            multipliers = np.float32(scale) * w_scales
+            if bias is None:
+                out = acc_float * multipliers
+            else:
+                out = fma_f32(acc_float, multipliers, bias)
+    return out.reshape(x.shape[:-1] + (n,))
+
+
 def linear_fp16_reference(ctx: dispatch.Context, x, weight, bias, gemm=gemm_fp16):
     """The fp16 dynamic linear on (M, K) rows: fbgemm's GEMM, then ``output.add_(bias)``
     (``qlinear_dynamic.cpp: PackedLinearWeightFp16::apply_dynamic_impl``)."""
@@ -171,6 +349,16 @@ def linear_fp16_reference(ctx: dispatch.Context, x, weight, bias, gemm=gemm_fp16
     if bias is not None:
         out = add(out, bias)
     return out.reshape(x.shape[:-1] + (weight.shape[0],))
+
+
+@dispatch.reference("linear_dynamic")
+def _linear_dynamic_reference(ctx, x, weight, bias, reduce_range):
+    return linear_int8_reference(ctx, x, weight, bias, reduce_range)
+
+
+@dispatch.reference("linear_relu_dynamic")
+def _linear_relu_dynamic_reference(ctx, x, weight, bias, reduce_range):
+    return relu(linear_int8_reference(ctx, x, weight, bias, reduce_range))
 
 
 @dispatch.reference("linear_dynamic_fp16")

@@ -53,3 +53,24 @@ def draw_bias(rng: np.random.Generator, n: int, specials: bool = False) -> np.nd
     if rng.random() < 0.25:
         return None
     return draw_values(rng, (n,), specials)
+
+
+def draw_int8_weight(rng: np.random.Generator, n: int, k: int, per_channel: bool):
+    """A qint8 weight (n, k) as torch's weight observers would make it, sometimes with
+    nonzero zero points and codes at the ends of the range."""
+    import qemu
+
+    w = draw_values(rng, (n, k))
+    nonzero_zero_points = rng.random() < 0.3
+    if per_channel:
+        scales = np.abs(w).max(axis=1) / 127 + float(10.0 ** rng.uniform(-6, -2))
+        zero_points = rng.integers(-10, 11, n) if nonzero_zero_points else np.zeros(n, np.int64)
+        return qemu.quantize_per_channel(w, scales, zero_points, 0, "qint8")
+    scale = float(np.abs(w).max() / rng.choice([127, 127, 60, 300])) + 1e-6
+    zero_point = int(rng.integers(-10, 11)) if nonzero_zero_points else 0
+    return qemu.quantize_per_tensor(w, scale, zero_point, "qint8")
+
+
+INT8_KINDS = [
+    (per_channel, reduce_range) for per_channel in (False, True) for reduce_range in (True, False)
+]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dynamic.linear_cases import draw_bias, draw_shape, draw_values
+from dynamic.linear_cases import INT8_KINDS, draw_bias, draw_int8_weight, draw_shape, draw_values
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -20,9 +20,49 @@ from qemu.testing import assert_bitexact, cases, seeded_rng
 
 torch = pytest.importorskip("torch")
 
-FBGEMM_ENGINES = [name for name in qemu.engines.names() if qemu.engines.get(name).is_fbgemm]
+ENGINES = qemu.engines.names()
+FBGEMM_ENGINES = [name for name in ENGINES if qemu.engines.get(name).is_fbgemm]
 EMULATORS = ("numpy", "numba")
 FP16_OPS = (qemu.ops.linear_dynamic_fp16, qemu.ops.linear_relu_dynamic_fp16)
+INT8_OPS = (qemu.ops.linear_dynamic, qemu.ops.linear_relu_dynamic)
+
+
+def check_int8(x, w, b, reduce_range, engine, relu):
+    op = INT8_OPS[relu]
+    expected = op(x, w, b, reduce_range, engine=engine, backend="torch")
+    for backend in EMULATORS:
+        actual = op(x, w, b, reduce_range, engine=engine, backend=backend)
+        assert_bitexact(actual, expected, f"{backend} {op.__name__}")
+
+
+@pytest.mark.parametrize("per_channel, reduce_range", INT8_KINDS)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_int8_random_cases(engine, per_channel, reduce_range):
+    rng = seeded_rng("torch_linear_int8", engine, per_channel, reduce_range)
+    for i in range(cases(10)):
+        m, k, n = draw_shape(rng)
+        x = draw_values(rng, (m, k))
+        w = draw_int8_weight(rng, n, k, per_channel)
+        check_int8(x, w, draw_bias(rng, n), reduce_range, engine, relu=bool(i % 2))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_int8_pair_saturation_and_zero_points(engine):
+    # Activations at the top of the uint8 range against weights at the ends of the
+    # int8 range: every k pair overflows int16 on AVX2/AVX512 kernels (not with VNNI).
+    rng = seeded_rng("torch_linear_int8_saturation", engine)
+    x = rng.uniform(0.9, 1.0, (5, 64)).astype(np.float32)
+    x[:, 0] = 0.0
+    codes = rng.choice(np.int8([-128, 127, -127]), (9, 64))
+    for w in (
+        qemu.QTensor.per_tensor(codes, 0.01, 0, "qint8"),
+        qemu.QTensor.per_tensor(codes.clip(-118, 117), 0.01, 10, "qint8"),
+        qemu.QTensor.per_channel(codes, np.full(9, 0.02), np.arange(-4, 5), 0, "qint8"),
+    ):
+        for reduce_range in (False, True):
+            check_int8(
+                x, w, rng.normal(0, 1, 9).astype(np.float32), reduce_range, engine, relu=False
+            )
 
 
 def check_fp16(x, w, b, engine, relu):
