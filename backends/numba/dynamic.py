@@ -8,7 +8,7 @@ from qemu.backends.numba.fp16gemm import gemm_fp16
 from qemu.backends.numba.int8gemm import gemm_u8s8_exact, gemm_u8s8_pair_saturated
 
 from qemu.dispatch import register
-from qemu.numerics.aten_float import relu
+from qemu.numerics.aten_elementwise import relu
 from qemu.ops.dynamic import linear_fp16_reference, linear_int8_reference
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qemu.numerics.aten_float import choose_nan
+from qemu.numerics.aten_elementwise import choose_nan
 from qemu.numerics.float32 import fma_f32
 
 # The K extent of one packed weight block (PackedGemmMatrixB's default brow).
@@ -105,7 +105,7 @@ def accumulator_counts(m: int, isa: str) -> np.ndarray:
 # x's; ``vfmadd231ps acc, w, x`` keeps x's over the accumulator's; ``vaddps a, a, b``
 # keeps a's (the weights are never NaN: see qemu.numerics.fp16.saturate_to_fp16).
 # NumPy's float64 route gives the right number otherwise, so only NaN bits are chosen,
-# with qemu.numerics.aten_float.choose_nan.
+# with qemu.numerics.aten_elementwise.choose_nan.
 def _product(x, w, track_nan):
     result = x * w
     return choose_nan(result, x) if track_nan else result

@@ -25,7 +25,7 @@ import numpy as np
 from qemu import dispatch
 from qemu.dtypes import PER_CHANNEL_AFFINE, QINT8
 from qemu.numerics.affine import quantize_fbgemm
-from qemu.numerics.aten_float import add, relu
+from qemu.numerics.aten_elementwise import add, relu
 from qemu.numerics.float32 import f32, fma_f32, wrap_i32
 from qemu.numerics.fp16 import saturate_to_fp16
 from qemu.numerics.fp16gemm import gemm_fp16

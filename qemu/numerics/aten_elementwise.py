@@ -1,4 +1,4 @@
-"""ATen's float32 elementwise arithmetic, down to which NaN comes out.
+"""ATen's float32 elementwise arithmetic (add, relu), down to which NaN comes out.
 
 The values of ``a + b``, ``a * b`` and ``relu`` are plain IEEE float32 (NumPy agrees),
 but when both operands are NaN the kernel keeps one of them, and NumPy's loops do
