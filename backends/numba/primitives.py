@@ -46,3 +46,38 @@ def lrintf(x):
     if abs(r) < 9.223372036854775808e18:
         return np.int64(r)
     return INT64_MIN
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """float64 ``a * b + c`` with one rounding (``llvm.fma.f64``)."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        d = ir.DoubleType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [d], ir.FunctionType(d, [d, d, d]))
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+def _bitcast(src, dst):
+    def impl(typingctx, x):
+        sig = dst(src)
+
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(dst))
+
+        return sig, codegen
+
+    return impl
+
+
+f32_bits = intrinsic(_bitcast(types.float32, types.uint32))
+f32_bits.__doc__ = "The IEEE bit pattern of a float32, as uint32."
+f32_from_bits = intrinsic(_bitcast(types.uint32, types.float32))
+f32_from_bits.__doc__ = "The float32 with a given uint32 bit pattern."
+f64_bits = intrinsic(_bitcast(types.float64, types.uint64))
+f64_bits.__doc__ = "The IEEE bit pattern of a float64, as uint64."
+f64_from_bits = intrinsic(_bitcast(types.uint64, types.float64))
+f64_from_bits.__doc__ = "The float64 with a given uint64 bit pattern."
