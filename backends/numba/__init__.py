@@ -7,4 +7,5 @@ Importing this package registers every numba kernel.
 from qemu.backends.numba import (
     dynamic,  # noqa: F401
     quantize,  # noqa: F401
+    rnn,  # noqa: F401
 )

@@ -17,21 +17,31 @@ def _gemm_u8s8(a: np.ndarray, w: np.ndarray, *, saturating_pairs: bool) -> np.nd
     return kernel(np.ascontiguousarray(a), np.ascontiguousarray(w))
 
 
+def linear_int8(ctx, x, weight, bias, reduce_range):
+    """The int8 dynamic linear with numba GEMM sums."""
+    return linear_int8_reference(ctx, x, weight, bias, reduce_range, gemm=_gemm_u8s8)
+
+
+def linear_fp16(ctx, x, weight, bias):
+    """The fp16 dynamic linear with the numba fp16 GEMM."""
+    return linear_fp16_reference(ctx, x, weight, bias, gemm=gemm_fp16)
+
+
 @register("linear_dynamic", "numba")
 def _linear_dynamic(ctx, x, weight, bias, reduce_range):
-    return linear_int8_reference(ctx, x, weight, bias, reduce_range, gemm=_gemm_u8s8)
+    return linear_int8(ctx, x, weight, bias, reduce_range)
 
 
 @register("linear_relu_dynamic", "numba")
 def _linear_relu_dynamic(ctx, x, weight, bias, reduce_range):
-    return relu(linear_int8_reference(ctx, x, weight, bias, reduce_range, gemm=_gemm_u8s8))
+    return relu(linear_int8(ctx, x, weight, bias, reduce_range))
 
 
 @register("linear_dynamic_fp16", "numba")
 def _linear_dynamic_fp16(ctx, x, weight, bias):
-    return linear_fp16_reference(ctx, x, weight, bias, gemm=gemm_fp16)
+    return linear_fp16(ctx, x, weight, bias)
 
 
 @register("linear_relu_dynamic_fp16", "numba")
 def _linear_relu_dynamic_fp16(ctx, x, weight, bias):
-    return relu(linear_fp16_reference(ctx, x, weight, bias, gemm=gemm_fp16))
+    return relu(linear_fp16(ctx, x, weight, bias))

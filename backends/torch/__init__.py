@@ -7,4 +7,5 @@ engine that this host does not run natively is reached.
 from qemu.backends.torch import (
     dynamic,  # noqa: F401
     quantize,  # noqa: F401
+    rnn,  # noqa: F401
 )

@@ -162,7 +162,7 @@ def expm1f(x: np.ndarray) -> np.ndarray:
 
     # Argument reduction (hx > 0.5*ln2). Near +-ln2 the reduction uses k = +-1 directly.
     near = hx < np.uint32(0x3F851592)
-    k_far = (_INVLN2 * x + np.where(neg, -_HALF, _HALF))
+    k_far = _INVLN2 * x + np.where(neg, -_HALF, _HALF)
     k_far = np.where(np.abs(k_far) < _F(2.0**31), k_far, 0).astype(np.int32)  # cvttss2si
     t_far = k_far.astype(np.float32)
     hi = np.where(near, np.where(neg, x + _LN2_HI, x - _LN2_HI), x - t_far * _LN2_HI)

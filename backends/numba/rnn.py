@@ -1,0 +1,29 @@
+"""Dynamic quantized RNNs on numba: the recurrence of :mod:`qemu.ops.rnn` with the
+numba dynamic linears (the GEMMs are where the time goes); the gate functions are the
+reference's own (:mod:`qemu.numerics.aten_float`)."""
+
+from __future__ import annotations
+
+from qemu.backends.numba.dynamic import linear_fp16, linear_int8
+
+from qemu.dispatch import register
+from qemu.numerics.aten_float import aten_sigmoid_rows, aten_tanh
+from qemu.ops.rnn import GATES, Kernels, run_cell, run_sequence
+
+KERNELS = Kernels(linear_int8, linear_fp16, aten_sigmoid_rows, aten_tanh)
+
+
+def _register(mode: str) -> None:
+    if mode in ("lstm", "gru"):
+
+        @register(mode, "numba")
+        def sequence(ctx, *args):
+            return run_sequence(KERNELS, ctx, mode, *args)
+
+    @register(f"{mode}_cell", "numba")
+    def cell(ctx, x, states, cell_weights):
+        return run_cell(KERNELS, ctx, mode, x, states, cell_weights)
+
+
+for _mode in GATES:
+    _register(_mode)
