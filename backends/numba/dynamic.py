@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import numpy as np
 from qemu.backends.numba.fp16gemm import gemm_fp16
-from qemu.backends.numba.int8gemm import gemm_u8s8_exact, gemm_u8s8_pair_saturated
+from qemu.backends.numba.int8gemm import gemm_u8s8_pair_saturated
 
 from qemu.dispatch import register
 from qemu.numerics.aten_elementwise import relu
+from qemu.numerics.int8gemm import gemm_u8s8_exact
 from qemu.ops.dynamic import linear_fp16_reference, linear_int8_reference
 
 
 def _gemm_u8s8(a: np.ndarray, w: np.ndarray, *, saturating_pairs: bool) -> np.ndarray:
-    kernel = gemm_u8s8_pair_saturated if saturating_pairs else gemm_u8s8_exact
-    return kernel(np.ascontiguousarray(a), np.ascontiguousarray(w))
+    # Exact sums: the reference's float32-BLAS route is already exact and fastest.
+    # Pair-saturated sums: the numba loop, unless no pair can reach the int16 limits.
+    if saturating_pairs and a.size and w.size and int(a.max()) * 128 * 2 > 32767:
+        return gemm_u8s8_pair_saturated(np.ascontiguousarray(a), np.ascontiguousarray(w))
+    return gemm_u8s8_exact(a, w)
 
 
 def linear_int8(ctx, x, weight, bias, reduce_range):

@@ -105,52 +105,67 @@ def _kernel_block(
         _add_into(acc, parts[p], default_nan, n)
 
 
-@njit(cache=True, parallel=True)
-def _gemm(x, xq, w, counts, full, default_nan, out):
-    m, k_size = x.shape
+@njit(cache=True)
+def _gemm_row(x, xq, w, accumulators, full, default_nan, out, i):
+    """Output row ``i``: every K block of the full column blocks, then the leftover."""
+    k_size = x.shape[1]
     n = w.shape[1]
-    for i in prange(m):
-        accumulators = counts[i]
-        acc = np.empty(max(full, 1), dtype=np.float32)
-        parts = np.empty((3, max(full, n - full, 1)), dtype=np.float32)
-        scratch = np.empty(max(n - full, 1), dtype=np.float32)
-        left = np.empty(max(n - full, 1), dtype=np.float32)
-        for k0 in range(0, k_size, BLOCK_K):
-            kb = min(BLOCK_K, k_size - k0)
-            if full > 0:
-                _kernel_block(
-                    acc, parts, x, xq, w, i, k0, kb, 0, full, accumulators, k0 == 0, default_nan
-                )
-            if full < n:
-                rem = n - full
+    acc = np.empty(max(full, 1), dtype=np.float32)
+    parts = np.empty((3, max(full, n - full, 1)), dtype=np.float32)
+    scratch = np.empty(max(n - full, 1), dtype=np.float32)
+    left = np.empty(max(n - full, 1), dtype=np.float32)
+    for k0 in range(0, k_size, BLOCK_K):
+        kb = min(BLOCK_K, k_size - k0)
+        if full > 0:
+            _kernel_block(
+                acc, parts, x, xq, w, i, k0, kb, 0, full, accumulators, k0 == 0, default_nan
+            )
+        if full < n:
+            rem = n - full
+            for j in range(rem):
+                scratch[j] = 0.0
+            _kernel_block(
+                scratch, parts, x, xq, w, i, k0, kb, full, n, accumulators, k0 == 0, default_nan
+            )
+            if k0 == 0:
                 for j in range(rem):
-                    scratch[j] = 0.0
-                _kernel_block(
-                    scratch, parts, x, xq, w, i, k0, kb, full, n, accumulators, k0 == 0, default_nan
-                )
-                if k0 == 0:
-                    for j in range(rem):
-                        left[j] = scratch[j]
-                else:
-                    # C = C + c_tmp; GCC's 2-wide step (2 or 3 columns after the 4-wide
-                    # chunks) keeps the scratch's NaN, every other step C's.
-                    pair = rem // 4 * 4
-                    for j in range(rem):
-                        a = left[j]
-                        b = scratch[j]
-                        if pair <= j < pair + 2 and rem - pair >= 2:
-                            a, b = b, a
-                        if a != a:
-                            left[j] = a
-                        elif b != b:
-                            left[j] = b
-                        else:
-                            total = left[j] + scratch[j]
-                            left[j] = default_nan if total != total else total
-        for j in range(full):
-            out[i, j] = acc[j]
-        for j in range(n - full):
-            out[i, full + j] = left[j]
+                    left[j] = scratch[j]
+            else:
+                # C = C + c_tmp; GCC's 2-wide step (2 or 3 columns after the 4-wide
+                # chunks) keeps the scratch's NaN, every other step C's.
+                pair = rem // 4 * 4
+                for j in range(rem):
+                    a = left[j]
+                    b = scratch[j]
+                    if pair <= j < pair + 2 and rem - pair >= 2:
+                        a, b = b, a
+                    if a != a:
+                        left[j] = a
+                    elif b != b:
+                        left[j] = b
+                    else:
+                        total = left[j] + scratch[j]
+                        left[j] = default_nan if total != total else total
+    for j in range(full):
+        out[i, j] = acc[j]
+    for j in range(n - full):
+        out[i, full + j] = left[j]
+
+
+@njit(cache=True, parallel=True)
+def _gemm_parallel(x, xq, w, counts, full, default_nan, out):
+    for i in prange(x.shape[0]):
+        _gemm_row(x, xq, w, counts[i], full, default_nan, out, i)
+
+
+@njit(cache=True)
+def _gemm_serial(x, xq, w, counts, full, default_nan, out):
+    for i in range(x.shape[0]):
+        _gemm_row(x, xq, w, counts[i], full, default_nan, out, i)
+
+
+# Below this many multiply-adds a parallel region costs more than it saves.
+PARALLEL_WORK = 1 << 20
 
 
 def gemm_fp16(x: np.ndarray, w16: np.ndarray, isa: str) -> np.ndarray:
@@ -166,5 +181,6 @@ def gemm_fp16(x: np.ndarray, w16: np.ndarray, isa: str) -> np.ndarray:
     full = n // BLOCK_COLUMNS[isa] * BLOCK_COLUMNS[isa]
     out = np.empty((m, n), dtype=np.float32)
     if m and n:
-        _gemm(x, quiet, weights, accumulator_counts(m, isa), full, default_nan, out)
+        run = _gemm_parallel if m > 1 and m * n * x.shape[1] >= PARALLEL_WORK else _gemm_serial
+        run(x, quiet, weights, accumulator_counts(m, isa), full, default_nan, out)
     return out

@@ -7,10 +7,10 @@ from __future__ import annotations
 from qemu.backends.numba.dynamic import linear_fp16, linear_int8
 
 from qemu.dispatch import register
-from qemu.numerics.aten_float import aten_sigmoid_rows, aten_tanh
-from qemu.ops.rnn import GATES, Kernels, run_cell, run_sequence
+from qemu.numerics.aten_float import aten_tanh
+from qemu.ops.rnn import GATES, Kernels, run_cell, run_sequence, sigmoid_gate_rows
 
-KERNELS = Kernels(linear_int8, linear_fp16, aten_sigmoid_rows, aten_tanh)
+KERNELS = Kernels(linear_int8, linear_fp16, sigmoid_gate_rows, aten_tanh)
 
 
 def _register(mode: str) -> None:

@@ -45,7 +45,12 @@ import numpy as np
 
 from qemu import dispatch
 from qemu.numerics.aten_elementwise import add, relu
-from qemu.numerics.aten_float import aten_sigmoid_rows, aten_tanh
+from qemu.numerics.aten_float import (
+    VECTOR_STEP,
+    aten_sigmoid_contiguous,
+    aten_tanh,
+    parallel_chunks,
+)
 from qemu.ops.dynamic import (
     check_bias,
     check_fp16_weight,
@@ -176,6 +181,11 @@ def _check_layers(
         raise TypeError(
             "params: expected a list of (w_ih, w_hh, b_ih, b_hh) cells, one per layer and "
             f"direction, got {type(params).__name__}"
+        )
+    if params and isinstance(params[0], (QTensor, np.ndarray)):
+        raise TypeError(
+            "params: expected a list of cells, got a single cell's weights; pass "
+            "[(w_ih, w_hh, b_ih, b_hh)]"
         )
     if len(params) != num_layers * directions:
         raise ValueError(
@@ -506,8 +516,37 @@ class Kernels:
     tanh: Callable  # elementwise -> float32
 
 
+def sigmoid_gate_rows(view: np.ndarray, num_threads: int, capability: str) -> np.ndarray:
+    """``sigmoid_`` on a (batch, hidden) gate chunk view, every row (or the part of a row
+    in one thread's chunk) its own run: the same elements as
+    :func:`~qemu.numerics.aten_float.aten_sigmoid_rows`, computed in two batched calls of
+    :func:`~qemu.numerics.aten_float.aten_sigmoid_contiguous` -- the vector-body
+    elements of every run together (a length that is a multiple of the vector step is
+    all vector body), the scalar-tail elements in pieces shorter than one step (all
+    scalar tail)."""
+    rows, cols = view.shape
+    step = VECTOR_STEP[capability]
+    flat = np.ascontiguousarray(view, dtype=np.float32).reshape(-1)
+    vector = np.zeros(flat.size, dtype=bool)
+    for begin, end in parallel_chunks(flat.size, num_threads):
+        # The runs of this chunk: cut at row ends.
+        position = begin
+        while position < end:
+            stop = min(end, (position // cols + 1) * cols)
+            length = stop - position
+            vector[position : position + length - length % step] = True
+            position = stop
+    out = np.empty_like(flat)
+    out[vector] = aten_sigmoid_contiguous(flat[vector], 1, capability)
+    tail = np.flatnonzero(~vector)
+    for start in range(0, tail.size, step - 1):
+        piece = tail[start : start + step - 1]
+        out[piece] = aten_sigmoid_contiguous(flat[piece], 1, capability)
+    return out.reshape(rows, cols)
+
+
 REFERENCE_KERNELS = Kernels(
-    linear_int8_reference, linear_fp16_reference, aten_sigmoid_rows, aten_tanh
+    linear_int8_reference, linear_fp16_reference, sigmoid_gate_rows, aten_tanh
 )
 
 
