@@ -13,17 +13,18 @@ from qemu.numerics.int8gemm import gemm_u8s8_exact
 from qemu.ops.dynamic import linear_fp16_reference, linear_int8_reference
 
 
-def _gemm_u8s8(a: np.ndarray, w: np.ndarray, *, saturating_pairs: bool) -> np.ndarray:
-    # Exact sums: the reference's float32-BLAS route is already exact and fastest.
-    # Pair-saturated sums: the numba loop, unless no pair can reach the int16 limits.
+def gemm_u8s8(a: np.ndarray, w: np.ndarray, *, saturating_pairs: bool, prepared=None) -> np.ndarray:
+    """Raw u8 x s8 sums. Exact sums: the reference's float32-BLAS route is exact and the
+    fastest (``prepared``: its :func:`~qemu.numerics.int8gemm.blas_weights`). Pair-
+    saturated sums: the numba loop, unless no pair can reach the int16 limits."""
     if saturating_pairs and a.size and w.size and int(a.max()) * 128 * 2 > 32767:
         return gemm_u8s8_pair_saturated(np.ascontiguousarray(a), np.ascontiguousarray(w))
-    return gemm_u8s8_exact(a, w)
+    return gemm_u8s8_exact(a, w, prepared)
 
 
 def linear_int8(ctx, x, weight, bias, reduce_range):
     """The int8 dynamic linear with numba GEMM sums."""
-    return linear_int8_reference(ctx, x, weight, bias, reduce_range, gemm=_gemm_u8s8)
+    return linear_int8_reference(ctx, x, weight, bias, reduce_range, gemm=gemm_u8s8)
 
 
 def linear_fp16(ctx, x, weight, bias):

@@ -341,11 +341,17 @@ def linear_int8_reference(ctx: dispatch.Context, x, weight, bias, reduce_range, 
     return out.reshape(x.shape[:-1] + (n,))
 
 
-def linear_fp16_reference(ctx: dispatch.Context, x, weight, bias, gemm=gemm_fp16):
-    """The fp16 dynamic linear on (M, K) rows: fbgemm's GEMM, then ``output.add_(bias)``
-    (``qlinear_dynamic.cpp: PackedLinearWeightFp16::apply_dynamic_impl``)."""
+def linear_fp16_reference(
+    ctx: dispatch.Context, x, weight, bias, gemm=gemm_fp16, packed: np.ndarray | None = None
+):
+    """The fp16 dynamic linear on (..., K) inputs: fbgemm's GEMM, then
+    ``output.add_(bias)`` (``qlinear_dynamic.cpp: PackedLinearWeightFp16::
+    apply_dynamic_impl``). ``gemm(rows, packed, isa)`` runs the GEMM on ``packed``, the
+    weight as the caller prepared it once (default: the fp16 weight of ``weight``)."""
+    if packed is None:
+        packed = saturate_to_fp16(weight)
     rows = x.reshape(-1, x.shape[-1])
-    out = gemm(rows, saturate_to_fp16(weight), ctx.engine.fp16_gemm_isa)
+    out = gemm(rows, packed, ctx.engine.fp16_gemm_isa)
     if bias is not None:
         out = add(out, bias)
     return out.reshape(x.shape[:-1] + (weight.shape[0],))

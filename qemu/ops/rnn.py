@@ -38,6 +38,7 @@ Arithmetic (``docs/numerics/rnn.md``)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -51,6 +52,9 @@ from qemu.numerics.aten_float import (
     aten_tanh,
     parallel_chunks,
 )
+from qemu.numerics.fp16 import saturate_to_fp16
+from qemu.numerics.fp16gemm import gemm_fp16
+from qemu.numerics.int8gemm import blas_weights, gemm_u8s8_exact, gemm_u8s8_pair_saturated
 from qemu.ops.dynamic import (
     check_bias,
     check_fp16_weight,
@@ -507,13 +511,25 @@ def rnn_relu_cell(
 
 @dataclass(frozen=True)
 class Kernels:
-    """What a backend supplies: the two dynamic linears (``(ctx, x, weight, bias,
-    reduce_range)`` and ``(ctx, x, weight, bias)``) and the gate functions."""
+    """What a backend supplies to the recurrence. The weights of a cell are prepared once
+    per op call (``pack_fp16``, ``prepare_int8``), then every step's linear reuses them.
 
-    linear_int8: Callable
-    linear_fp16: Callable
-    sigmoid_rows: Callable  # (x2d, num_threads, capability) -> float32
-    tanh: Callable  # elementwise -> float32
+    ``int8_gemm(a, codes, *, saturating_pairs, prepared)`` and ``fp16_gemm(rows, packed,
+    isa)`` are the raw GEMMs; ``sigmoid_rows(x2d, num_threads, capability)`` and
+    ``tanh(x)`` the gate functions."""
+
+    int8_gemm: Callable
+    prepare_int8: Callable
+    fp16_gemm: Callable
+    pack_fp16: Callable
+    sigmoid_rows: Callable
+    tanh: Callable
+
+
+def _reference_int8_gemm(a, codes, *, saturating_pairs, prepared):
+    if saturating_pairs:
+        return gemm_u8s8_pair_saturated(a, codes)
+    return gemm_u8s8_exact(a, codes, prepared)
 
 
 def sigmoid_gate_rows(view: np.ndarray, num_threads: int, capability: str) -> np.ndarray:
@@ -546,33 +562,45 @@ def sigmoid_gate_rows(view: np.ndarray, num_threads: int, capability: str) -> np
 
 
 REFERENCE_KERNELS = Kernels(
-    linear_int8_reference, linear_fp16_reference, sigmoid_gate_rows, aten_tanh
+    _reference_int8_gemm, blas_weights, gemm_fp16, saturate_to_fp16, sigmoid_gate_rows, aten_tanh
 )
 
 
 class _Cell:
-    """One (layer, direction) cell's linears and step function."""
+    """One (layer, direction) cell: its two linears, weights prepared once, and the
+    step function."""
 
     def __init__(self, kernels: Kernels, ctx, mode: str, weights: CellWeights, reduce_range: bool):
         self.kernels = kernels
         self.ctx = ctx
         self.mode = mode
-        self.w_ih, self.w_hh, self.b_ih, self.b_hh = weights
+        w_ih, w_hh, self.b_ih, self.b_hh = weights
         self.reduce_range = reduce_range
-        self.hidden = self.w_hh.shape[1]
+        self.hidden = w_hh.shape[1]
+        self.ih = self._prepare(w_ih)
+        self.hh = self._prepare(w_hh)
 
-    def _linear(self, x, weight, bias):
+    def _prepare(self, weight):
+        if isinstance(weight, QTensor):
+            gemm = functools.partial(
+                self.kernels.int8_gemm, prepared=self.kernels.prepare_int8(weight.codes)
+            )
+            return weight, gemm, None
+        return weight, self.kernels.fp16_gemm, self.kernels.pack_fp16(saturate_to_fp16(weight))
+
+    def _linear(self, x, prepared, bias):
+        weight, gemm, packed = prepared
         if not np.isfinite(x).all():
             raise ValueError(
                 "a hidden state became infinite inside the recurrence; torch's int8 activation "
                 "range and NaN choices past that point are not modelled"
             )
         if isinstance(weight, QTensor):
-            return self.kernels.linear_int8(self.ctx, x, weight, bias, self.reduce_range)
-        return self.kernels.linear_fp16(self.ctx, x, weight, bias)
+            return linear_int8_reference(self.ctx, x, weight, bias, self.reduce_range, gemm=gemm)
+        return linear_fp16_reference(self.ctx, x, weight, bias, gemm=gemm, packed=packed)
 
     def project_input(self, x):
-        return self._linear(x, self.w_ih, self.b_ih)
+        return self._linear(x, self.ih, self.b_ih)
 
     def _sigmoid(self, view):
         return self.kernels.sigmoid_rows(
@@ -582,7 +610,7 @@ class _Cell:
     def step(self, projected, state):
         """One step from the input projection ``projected`` (batch, gates * hidden)."""
         h = state[0]
-        hh = self._linear(h, self.w_hh, self.b_hh)
+        hh = self._linear(h, self.hh, self.b_hh)
         size = self.hidden
         tanh = self.kernels.tanh
         with np.errstate(over="ignore", invalid="ignore"):
