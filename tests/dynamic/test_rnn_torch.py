@@ -164,3 +164,21 @@ def test_seed_input_on_every_engine(engine):
             ]
             check(op_name, (x, None, cells), engine, "padded")
             check(op_name, (packed, None, cells, 1, False, False, sizes), engine, "packed 10, 5, 2")
+
+
+def test_two_threads_split_a_gate_row():
+    # 131 x 301 = 39,431 gate elements: at 2 threads ATen's parallel_for cuts the sigmoid
+    # mid-row, which moves the vector/scalar split of that row (and the outputs after).
+    rng = seeded_rng("torch_rnn_threads")
+    hidden, batch = 301, 131
+    cells = [
+        (
+            rng.normal(0, 0.3, (4 * hidden, 6)).astype(np.float32),
+            rng.normal(0, 0.3, (4 * hidden, hidden)).astype(np.float32),
+            rng.normal(0, 0.1, 4 * hidden).astype(np.float32),
+            None,
+        )
+    ]
+    x = rng.normal(0, 1, (2, batch, 6)).astype(np.float32)
+    with qemu.use(threads=2):
+        check("lstm", (x, None, cells), "fbgemm", "2 threads")
