@@ -169,12 +169,14 @@ def test_seed_input_on_every_engine(engine):
 def test_two_threads_split_a_gate_row():
     # 131 x 301 = 39,431 gate elements: at 2 threads ATen's parallel_for cuts the sigmoid
     # mid-row, which moves the vector/scalar split of that row (and the outputs after).
+    from dynamic.rnn_cases import draw_weight
+
     rng = seeded_rng("torch_rnn_threads")
     hidden, batch = 301, 131
     cells = [
         (
-            rng.normal(0, 0.3, (4 * hidden, 6)).astype(np.float32),
-            rng.normal(0, 0.3, (4 * hidden, hidden)).astype(np.float32),
+            draw_weight(rng, 4 * hidden, 6, True, False),
+            draw_weight(rng, 4 * hidden, hidden, True, False),
             rng.normal(0, 0.1, 4 * hidden).astype(np.float32),
             None,
         )
