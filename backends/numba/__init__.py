@@ -4,8 +4,10 @@ operations and are held bit-equal to the NumPy reference by the tests.
 Importing this package registers every numba kernel.
 """
 
-from qemu.backends.numba import (
-    dynamic,  # noqa: F401
-    quantize,  # noqa: F401
-    rnn,  # noqa: F401
+from qemu.backends.numba import (  # noqa: F401
+    conv,
+    dynamic,
+    linear,
+    quantize,
+    rnn,
 )

@@ -4,8 +4,11 @@ Importing this package registers every torch kernel; see :mod:`.runner` for how 
 engine that this host does not run natively is reached.
 """
 
-from qemu.backends.torch import (
-    dynamic,  # noqa: F401
-    quantize,  # noqa: F401
-    rnn,  # noqa: F401
+from qemu.backends.torch import (  # noqa: F401
+    batch,
+    conv,
+    dynamic,
+    linear,
+    quantize,
+    rnn,
 )

@@ -124,9 +124,11 @@ def _run_in_worker(op: str, ctx: Context, args: tuple) -> Any:
                 "its stderr above says why"
             ) from error
     if "error" in header:
-        error_type = {"ValueError": ValueError, "TypeError": TypeError}.get(
-            header["error_type"], RuntimeError
-        )
+        error_type = {
+            "ValueError": ValueError,
+            "TypeError": TypeError,
+            "BackendUnavailable": BackendUnavailable,
+        }.get(header["error_type"], RuntimeError)
         raise error_type(f"torch ({ctx.engine.name}, in a subprocess): {header['error']}")
     return serialize.decode(header["result"], arrays, "result")
 

@@ -1,0 +1,51 @@
+"""Numba twins of :mod:`qemu.numerics.requantize` (same formulas, same order of
+operations; ``fmaf`` is ``llvm.fma.f32``, one rounding)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+from qemu.backends.numba.primitives import cvt_f32_to_i32, fmaf
+
+
+@njit(cache=True, inline="always")
+def saturate_to_quint8(rounded, output_zero_point, output_min, output_max):
+    """packs_epi32, adds_epi16(zero point), packus_epi16, then the activation clamp."""
+    packed = min(max(rounded, -32768), 32767)
+    shifted = min(max(packed + output_zero_point, -32768), 32767)
+    return np.uint8(min(max(shifted, output_min), output_max))
+
+
+@njit(cache=True, parallel=True)
+def requantize_fbgemm(acc, act_times_w_scale, multiplier, bias, has_bias, per_channel,
+                      output_zero_point, relu):  # fmt: skip
+    """fbgemm ``requantizeOutputProcessingAvx2`` on (M, N) accumulators."""
+    rows, cols = acc.shape
+    out = np.empty((rows, cols), dtype=np.uint8)
+    reciprocal = np.float32(1.0 / np.float64(act_times_w_scale[0]))
+    lower = output_zero_point if relu else 0
+    for m in prange(rows):
+        for n in range(cols):
+            value = np.float32(acc[m, n])
+            if has_bias:
+                if per_channel:
+                    value = value + bias[n] / act_times_w_scale[n]
+                else:
+                    value = fmaf(bias[n], reciprocal, value)
+            scaled = value * multiplier[n if per_channel else 0]
+            out[m, n] = saturate_to_quint8(cvt_f32_to_i32(scaled), output_zero_point, lower, 255)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def requantize_qnnpack(acc, scales, output_zero_point, output_min, output_max):
+    """qnnpack's fp32 requantization on (M, N) accumulators that include the bias."""
+    rows, cols = acc.shape
+    out = np.empty((rows, cols), dtype=np.uint8)
+    for m in prange(rows):
+        for n in range(cols):
+            scaled = np.float32(acc[m, n]) * scales[n]
+            out[m, n] = saturate_to_quint8(
+                cvt_f32_to_i32(scaled), output_zero_point, output_min, output_max
+            )
+    return out
