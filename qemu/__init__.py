@@ -12,17 +12,24 @@ Examples
 ([1, 2], True)
 """
 
-from qemu import engines
+from qemu import engines, observers, qconfig, qparams
 from qemu.config import use
 from qemu.dtypes import QINT8, QINT32, QUINT2X4, QUINT4X2, QUINT8, QDType
 from qemu.emulate import diff_model, emulate
 from qemu.interop import from_torch
+from qemu.qconfig import QConfig, get_default_dynamic_qconfig, get_default_qconfig
 from qemu.qtensor import QTensor
-from qemu.quantize import dequantize, quantize_per_channel, quantize_per_tensor
+from qemu.quantize import (
+    dequantize,
+    quantize_per_channel,
+    quantize_per_tensor,
+    quantize_per_tensor_dynamic,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "QConfig",
     "QINT8",
     "QINT32",
     "QUINT2X4",
@@ -35,7 +42,13 @@ __all__ = [
     "emulate",
     "engines",
     "from_torch",
+    "get_default_dynamic_qconfig",
+    "get_default_qconfig",
+    "observers",
+    "qconfig",
+    "qparams",
     "quantize_per_channel",
     "quantize_per_tensor",
+    "quantize_per_tensor_dynamic",
     "use",
 ]

@@ -146,9 +146,9 @@ def _as_min_max(min_val: object, max_val: object) -> tuple[np.ndarray, np.ndarra
     mins = np.asarray(min_val)
     maxs = np.asarray(max_val)
     for name, array in (("min_val", mins), ("max_val", maxs)):
-        if array.dtype.kind != "f" or array.ndim > 1:
+        if array.dtype.kind not in "fiu" or array.ndim > 1:
             raise TypeError(
-                f"{name}: expected a float32 scalar or 1-D array, got {array.dtype} "
+                f"{name}: expected a float scalar or 1-D array, got {array.dtype} "
                 f"with shape {array.shape}"
             )
     return mins.astype(np.float32), maxs.astype(np.float32)

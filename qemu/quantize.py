@@ -304,7 +304,8 @@ def quantize_per_tensor_dynamic(
     Examples
     --------
     >>> import numpy as np
-    >>> q = quantize_per_tensor_dynamic(np.float32([-1.0, 2.0]), "quint8")
+    >>> import qemu
+    >>> q = qemu.quantize_per_tensor_dynamic(np.float32([-1.0, 2.0]), "quint8")
     >>> q.q_scale(), q.q_zero_point(), q.int_repr().tolist()
     (0.011764705882352941, 85, [0, 255])
     """

@@ -24,7 +24,12 @@ from qemu.ops.dynamic import (
 )
 from qemu.ops.linear import linear, linear_relu
 from qemu.ops.rnn import gru, gru_cell, lstm, lstm_cell, rnn_relu_cell, rnn_tanh_cell
-from qemu.quantize import dequantize, quantize_per_channel, quantize_per_tensor
+from qemu.quantize import (
+    dequantize,
+    quantize_per_channel,
+    quantize_per_tensor,
+    quantize_per_tensor_dynamic,
+)
 
 __all__ = [
     "conv1d",
@@ -49,6 +54,7 @@ __all__ = [
     "lstm_cell",
     "quantize_per_channel",
     "quantize_per_tensor",
+    "quantize_per_tensor_dynamic",
     "rnn_relu_cell",
     "rnn_tanh_cell",
 ]

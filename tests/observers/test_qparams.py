@@ -115,6 +115,16 @@ def test_never_observed_defaults() -> None:
         assert zero_point.dtype == np.int64 and zero_point.tolist() == [0]
 
 
+def test_min_max_arguments() -> None:
+    # Numbers are rounded to float32, as torch's buffers hold them.
+    scale, _ = calculate_qparams(-1, 2, 0, 255, "quint8")
+    assert scale.tolist() == [float(F(3) / F(255))]
+    with pytest.raises(TypeError, match="min_val"):
+        calculate_qparams(np.zeros((2, 2), F), F([1, 1]), 0, 255, "quint8")
+    with pytest.raises(TypeError, match="max_val"):
+        calculate_qparams(F(0), "1", 0, 255, "quint8")
+
+
 def test_inverted_range_is_refused() -> None:
     with pytest.raises(ValueError, match="min_val <= max_val"):
         calculate_qparams(F([0, 3]), F([1, 2]), 0, 255, "quint8", "per_channel_affine")
