@@ -4,17 +4,14 @@ GEMMs (where the time goes); the gate functions are the reference's own
 
 from __future__ import annotations
 
-from qemu.backends.numba.dynamic import gemm_u8s8
 from qemu.backends.numba.fp16gemm import gemm_fp16_packed, pack_weights
+from qemu.backends.numba.linear import accumulators
 
 from qemu.dispatch import register
 from qemu.numerics.aten_float import aten_tanh
-from qemu.numerics.int8gemm import blas_weights
 from qemu.ops.rnn import GATES, Kernels, run_cell, run_sequence, sigmoid_gate_rows
 
-KERNELS = Kernels(
-    gemm_u8s8, blas_weights, gemm_fp16_packed, pack_weights, sigmoid_gate_rows, aten_tanh
-)
+KERNELS = Kernels(accumulators, gemm_fp16_packed, pack_weights, sigmoid_gate_rows, aten_tanh)
 
 
 def _register(mode: str) -> None:

@@ -23,14 +23,14 @@ from __future__ import annotations
 import numpy as np
 
 from qemu import dispatch
-from qemu.dtypes import PER_CHANNEL_AFFINE, QINT8
 from qemu.numerics.affine import quantize_fbgemm
 from qemu.numerics.aten_elementwise import add, relu
-from qemu.numerics.float32 import f32, fma_f32, wrap_i32
+from qemu.numerics.float32 import fma_f32
 from qemu.numerics.fp16 import saturate_to_fp16
 from qemu.numerics.fp16gemm import gemm_fp16
-from qemu.numerics.int8gemm import gemm_u8s8
 from qemu.numerics.requantize import qnnpack_requantization_scales
+from qemu.ops import linear as static_linear
+from qemu.ops.linear import gemm_accumulators, prepack_fbgemm, prepack_qnnpack
 from qemu.qparams import choose_qparams_dynamic
 from qemu.qtensor import QTensor
 from qemu.quantize import check_float_input
@@ -49,31 +49,27 @@ def check_linear_input(x: object, argument: str = "input") -> np.ndarray:
     return array
 
 
+def _named(argument: str, default: str, check, *args):
+    """Run one of the static linear's validators, whose messages name ``default``,
+    naming ``argument`` instead (an RNN cell's ``params[0].w_ih``, say)."""
+    try:
+        return check(*args)
+    except (TypeError, ValueError) as error:
+        if argument == default:
+            raise
+        raise type(error)(str(error).replace(f"{default}:", f"{argument}:", 1)) from None
+
+
 def check_int8_weight(weight: object, argument: str = "weight") -> QTensor:
     """A qint8 QTensor (out_features, in_features), per-tensor or per-channel along the
-    output features (axis 0), as torch's ``linear_prepack`` accepts."""
+    output features, as torch's ``linear_prepack`` accepts
+    (:func:`qemu.ops.linear.check_weight`)."""
     if not isinstance(weight, QTensor):
         raise TypeError(
             f"{argument}: expected a qint8 QTensor (an fp16 weight goes to the _fp16 ops), "
             f"got {type(weight).__name__}"
         )
-    if weight.dtype != QINT8:
-        raise TypeError(
-            f"{argument}: torch's linear_prepack takes qint8 weights, got {weight.dtype.name}"
-        )
-    if weight.ndim != 2:
-        raise ValueError(
-            f"{argument}: expected a 2-D (out_features, in_features) tensor, got shape {weight.shape}"
-        )
-    if weight.is_per_channel and (
-        weight.qscheme() != PER_CHANNEL_AFFINE or weight.q_per_channel_axis() != 0
-    ):
-        raise ValueError(
-            f"{argument}: per-channel weights must be per_channel_affine along axis 0 (one "
-            f"scale per output feature), got {weight.qscheme()} along axis "
-            f"{weight.q_per_channel_axis()}"
-        )
-    return weight
+    return _named(argument, "weight", static_linear.check_weight, weight, 2)
 
 
 def check_finite_input(x: np.ndarray, argument: str = "input") -> None:
@@ -108,16 +104,9 @@ def check_fp16_weight(weight: object, argument: str = "weight") -> np.ndarray:
 
 
 def check_bias(bias: object, out_features: int, argument: str = "bias") -> np.ndarray | None:
-    """``None`` or a float32 vector of ``out_features`` values."""
-    if bias is None:
-        return None
-    array = check_float_input(bias, argument)
-    if array.shape != (out_features,):
-        raise ValueError(
-            f"{argument}: expected a 1-D array of {out_features} values (one per output "
-            f"feature), got shape {array.shape}"
-        )
-    return array
+    """``None`` or a float32 vector of ``out_features`` values
+    (:func:`qemu.ops.linear.check_bias`)."""
+    return _named(argument, "bias", static_linear.check_bias, bias, out_features)
 
 
 def check_in_features(x: np.ndarray, in_features: int, argument: str = "input") -> None:
@@ -131,6 +120,16 @@ def check_in_features(x: np.ndarray, in_features: int, argument: str = "input") 
         raise ValueError(
             f"{argument}: the last dimension ({x.shape[-1]}) must equal the weight's "
             f"in_features ({in_features})"
+        )
+
+
+def check_out_features(out_features: int, engine: object, argument: str = "weight") -> None:
+    """qnnpack's dynamic linear dies with SIGFPE on a weight without output features."""
+    context, _ = dispatch.resolve(engine, None)
+    if context.engine.is_qnnpack and out_features == 0:
+        raise ValueError(
+            f"{argument}: out_features = 0 is refused under qnnpack: torch's qnnpack dynamic "
+            "linear crashes (SIGFPE) on it"
         )
 
 
@@ -215,6 +214,7 @@ def _linear_int8(op, input, weight, bias, reduce_range, engine, backend) -> np.n
     check_in_features(x, w.shape[1])
     check_finite_input(x)
     b = check_bias(bias, w.shape[0])
+    check_out_features(w.shape[0], engine)
     if not isinstance(reduce_range, (bool, np.bool_)):
         raise TypeError(f"reduce_range: expected a bool, got {type(reduce_range).__name__}")
     return dispatch.call(op, x, w, b, bool(reduce_range), engine=engine, backend=backend)
@@ -287,21 +287,17 @@ def _linear_fp16(op, input, weight, bias, engine, backend) -> np.ndarray:
 # -- reference kernels ----------------------------------------------------------------
 
 
-def weight_qparams(weight: QTensor) -> tuple[np.ndarray, np.ndarray]:
-    """Per-output-feature (float32 scales, int64 zero points) as the packed weight
-    holds them (``PackedLinearWeight``: the double scales rounded to float)."""
-    n = weight.shape[0]
-    if weight.is_per_channel:
-        return f32(weight.q_per_channel_scales()), weight.q_per_channel_zero_points()
-    return np.full(n, np.float32(weight.q_scale())), np.full(n, weight.q_zero_point(), np.int64)
-
-
-def linear_int8_reference(ctx: dispatch.Context, x, weight, bias, reduce_range, gemm=gemm_u8s8):
+def linear_int8_reference(
+    ctx: dispatch.Context, x, weight, bias, reduce_range, accumulate=gemm_accumulators
+):
     """The int8 dynamic linear on (..., K) inputs (``qlinear_dynamic.cpp:
     PackedLinearWeight::apply_dynamic_impl`` for fbgemm,
-    ``PackedLinearWeightsQnnp::apply_dynamic_impl`` for qnnpack). ``gemm`` computes
-    the raw u8 x s8 sums (``saturating_pairs`` keyword as
-    :func:`qemu.numerics.int8gemm.gemm_u8s8`)."""
+    ``PackedLinearWeightsQnnp::apply_dynamic_impl`` for qnnpack). The weight goes
+    through the static linear's prepack (cached per QTensor), and ``accumulate``
+    (:func:`qemu.ops.linear.gemm_accumulators` or a backend's twin) forms the int32
+    accumulators with the zero-point corrections: fbgemm's raw sums (pair-saturated
+    on AVX2/AVX512, exact on VNNI) minus the row and column offsets, or qnnpack's
+    exact ``sum (a - za)(w - zw)``."""
     rows = x.reshape(-1, x.shape[-1])
     n = weight.shape[0]
     if rows.shape[0] == 0:
@@ -312,28 +308,18 @@ def linear_int8_reference(ctx: dispatch.Context, x, weight, bias, reduce_range, 
         float(rows.min()), float(rows.max()), 0, 255, reduce_range and not qnnpack
     )
     activations = quantize_fbgemm(rows, scale, zero_point, 0, 255).astype(np.uint8)
-    codes = weight.codes
-    w_scales, w_zero_points = weight_qparams(weight)
-    k = rows.shape[1]
-    # Zero-point corrections in wrapping int32 (fbgemm: row/column offsets applied in
-    # requantizeForFloatAvx2; qnnpack: the kernel subtracts both zero points first --
-    # the same integer).
-    raw = gemm(activations, codes, saturating_pairs=ctx.engine.saturating_int8_gemm and not qnnpack)
-    row_sums = activations.sum(axis=1, dtype=np.int64)[:, None]
-    column_offsets = wrap_i32(codes.sum(axis=1, dtype=np.int64) - k * w_zero_points)
-    accumulators = wrap_i32(
-        raw - zero_point * column_offsets.astype(np.int64) - w_zero_points * row_sums
-    )
-    acc_float = accumulators.astype(np.float32)
+    packed = prepack_qnnpack(weight) if qnnpack else prepack_fbgemm(weight)
+    saturating = ctx.engine.saturating_int8_gemm and not qnnpack
+    acc_float = accumulate(activations[None], packed, zero_point, saturating).astype(np.float32)
     with np.errstate(over="ignore", invalid="ignore"):
         if qnnpack:
             # generate_requantization_scales with output scale 1, then q8gemm dq:
             # mult * acc, then + bias (SSE2, no FMA); a missing bias is packed as zeros.
-            multipliers = qnnpack_requantization_scales(w_scales, scale, 1.0)
+            multipliers = qnnpack_requantization_scales(packed.scales, scale, 1.0)
             out = multipliers * acc_float + (np.float32(0) if bias is None else bias)
         else:
             # ReQuantizeForFloat: multiplier f32(s_x) * f32(s_w); GCC fuses the bias add.
-            multipliers = np.float32(scale) * w_scales
+            multipliers = np.float32(scale) * packed.scales
             if bias is None:
                 out = acc_float * multipliers
             else:

@@ -38,7 +38,6 @@ Arithmetic (``docs/numerics/rnn.md``)
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -54,7 +53,6 @@ from qemu.numerics.aten_float import (
 )
 from qemu.numerics.fp16 import saturate_to_fp16
 from qemu.numerics.fp16gemm import gemm_fp16
-from qemu.numerics.int8gemm import blas_weights, gemm_u8s8_exact, gemm_u8s8_pair_saturated
 from qemu.ops.dynamic import (
     check_bias,
     check_fp16_weight,
@@ -63,6 +61,7 @@ from qemu.ops.dynamic import (
     linear_int8_reference,
     require_fp16_engine,
 )
+from qemu.ops.linear import gemm_accumulators
 from qemu.qtensor import QTensor
 from qemu.quantize import check_float_input
 
@@ -511,25 +510,17 @@ def rnn_relu_cell(
 
 @dataclass(frozen=True)
 class Kernels:
-    """What a backend supplies to the recurrence. The weights of a cell are prepared once
-    per op call (``pack_fp16``, ``prepare_int8``), then every step's linear reuses them.
+    """What a backend supplies to the recurrence: ``int8_accumulate`` (as
+    :func:`qemu.ops.linear.gemm_accumulators`; int8 weights are prepacked once per
+    QTensor by the static linear's cache), ``fp16_gemm(rows, packed, isa)`` on weights
+    ``pack_fp16`` prepared once per op call, and the gate functions
+    ``sigmoid_rows(x2d, num_threads, capability)`` and ``tanh(x)``."""
 
-    ``int8_gemm(a, codes, *, saturating_pairs, prepared)`` and ``fp16_gemm(rows, packed,
-    isa)`` are the raw GEMMs; ``sigmoid_rows(x2d, num_threads, capability)`` and
-    ``tanh(x)`` the gate functions."""
-
-    int8_gemm: Callable
-    prepare_int8: Callable
+    int8_accumulate: Callable
     fp16_gemm: Callable
     pack_fp16: Callable
     sigmoid_rows: Callable
     tanh: Callable
-
-
-def _reference_int8_gemm(a, codes, *, saturating_pairs, prepared):
-    if saturating_pairs:
-        return gemm_u8s8_pair_saturated(a, codes)
-    return gemm_u8s8_exact(a, codes, prepared)
 
 
 def sigmoid_gate_rows(view: np.ndarray, num_threads: int, capability: str) -> np.ndarray:
@@ -562,7 +553,7 @@ def sigmoid_gate_rows(view: np.ndarray, num_threads: int, capability: str) -> np
 
 
 REFERENCE_KERNELS = Kernels(
-    _reference_int8_gemm, blas_weights, gemm_fp16, saturate_to_fp16, sigmoid_gate_rows, aten_tanh
+    gemm_accumulators, gemm_fp16, saturate_to_fp16, sigmoid_gate_rows, aten_tanh
 )
 
 
@@ -582,22 +573,28 @@ class _Cell:
 
     def _prepare(self, weight):
         if isinstance(weight, QTensor):
-            gemm = functools.partial(
-                self.kernels.int8_gemm, prepared=self.kernels.prepare_int8(weight.codes)
-            )
-            return weight, gemm, None
-        return weight, self.kernels.fp16_gemm, self.kernels.pack_fp16(saturate_to_fp16(weight))
+            return weight, None
+        return weight, self.kernels.pack_fp16(saturate_to_fp16(weight))
 
     def _linear(self, x, prepared, bias):
-        weight, gemm, packed = prepared
+        weight, packed = prepared
         if not np.isfinite(x).all():
             raise ValueError(
                 "a hidden state became infinite inside the recurrence; torch's int8 activation "
                 "range and NaN choices past that point are not modelled"
             )
         if isinstance(weight, QTensor):
-            return linear_int8_reference(self.ctx, x, weight, bias, self.reduce_range, gemm=gemm)
-        return linear_fp16_reference(self.ctx, x, weight, bias, gemm=gemm, packed=packed)
+            return linear_int8_reference(
+                self.ctx,
+                x,
+                weight,
+                bias,
+                self.reduce_range,
+                accumulate=self.kernels.int8_accumulate,
+            )
+        return linear_fp16_reference(
+            self.ctx, x, weight, bias, gemm=self.kernels.fp16_gemm, packed=packed
+        )
 
     def project_input(self, x):
         return self._linear(x, self.ih, self.b_ih)

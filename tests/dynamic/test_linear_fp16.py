@@ -103,3 +103,8 @@ def test_numba_equals_numpy(engine):
                 op(x, w, b, engine=engine, backend="numpy"),
                 f"{op.__name__} {m}x{k}x{n}",
             )
+
+
+def test_no_output_features():
+    out = qemu.ops.linear_dynamic_fp16(np.float32([[1, 2]]), np.zeros((0, 2), np.float32))
+    assert out.shape == (1, 0)

@@ -103,3 +103,12 @@ def test_numba_equals_numpy(engine, per_channel, reduce_range):
             op(x, w, b, reduce_range, engine=engine, backend="numpy"),
             f"{op.__name__} {m}x{k}x{n}",
         )
+
+
+def test_no_output_features():
+    # fbgemm returns an empty (M, 0) output; qnnpack's kernel dies with SIGFPE.
+    w = qemu.QTensor.per_tensor(np.zeros((0, 2), np.int8), 0.1, 0, "qint8")
+    x = np.float32([[1, 2]])
+    assert qemu.ops.linear_dynamic(x, w, engine="fbgemm").shape == (1, 0)
+    with pytest.raises(ValueError, match="SIGFPE"):
+        qemu.ops.linear_dynamic(x, w, engine="qnnpack")
