@@ -52,7 +52,8 @@ def exact_midpoint_offset(bits: int) -> float:
     f = np.float32(float(t))
     lo = f if mpmath.mpf(float(f)) <= t else np.nextafter(f, np.float32(0))
     hi = np.nextafter(lo, np.float32(np.inf))
-    return float((t - mpmath.mpf(float(lo))) / (mpmath.mpf(float(hi)) - mpmath.mpf(float(lo))) - 0.5)
+    lo_, hi_ = mpmath.mpf(float(lo)), mpmath.mpf(float(hi))
+    return float((t - lo_) / (hi_ - lo_) - 0.5)
 
 
 def main() -> None:
@@ -83,9 +84,10 @@ def main() -> None:
                              np.nextafter(cr[d], np.float32(np.inf)),
                              np.nextafter(cr[d], np.float32(-np.inf)))
             if not np.array_equal(other.view(np.uint32), y[d].view(np.uint32)):
-                raise SystemExit("a difference is not a midpoint flip; the table format cannot hold it")
+                raise SystemExit("a difference is not a midpoint flip: the table cannot hold it")
             flips.append(b[d])
-    print(f"scan: {time.time() - t0:.0f} s; odd-symmetry violations {asym}; NaN not quieted {nan_bad}")
+    print(f"scan: {time.time() - t0:.0f} s; odd-symmetry violations {asym}; "
+          f"NaN not quieted {nan_bad}")
     if asym or nan_bad:
         raise SystemExit("torch.tanh is not odd / NaN-quieting: the table format cannot hold it")
     flip = np.concatenate(flips)
@@ -93,9 +95,10 @@ def main() -> None:
     hard = np.array([c for c in cand.tolist() if abs(exact_midpoint_offset(c)) < HARD_ULPS],
                     dtype=np.uint32)
     hard_y = torch.tanh(torch.from_numpy(hard.view(np.float32))).numpy().view(np.uint32)
+    n_diff = flip.size
     flip = np.setdiff1d(flip, hard)
-    print(f"differences from correctly rounded: {flip.size + np.intersect1d(np.concatenate(flips), hard).size}"
-          f" positive inputs; hard cases {hard.size}; flip set {flip.size}")
+    print(f"differences from correctly rounded: {n_diff} positive inputs; "
+          f"hard cases {hard.size}; flip set {flip.size}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         args.out,

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from qemu.numerics.libm import expf
+from qemu.numerics.libm import erf, expf
 from qemu.numerics.mkl import vml_tanh
 from qemu.numerics.sleef import expf_u10
 
@@ -108,7 +108,7 @@ def aten_sigmoid_contiguous(x, num_threads: int = 1, capability: str = "avx512")
     Examples
     --------
     >>> y = aten_sigmoid_contiguous(np.zeros(33, np.float32))
-    >>> y[0] == y[32] == 0.5
+    >>> bool(y[0] == y[32] == 0.5)
     True
     """
     x = np.asarray(x, dtype=np.float32)
@@ -152,8 +152,16 @@ def aten_sigmoid_rows(x, num_threads: int = 1, capability: str = "avx512") -> np
     if x.ndim != 2:
         raise ValueError(f"expected a 2-D view, got shape {x.shape}")
     step = VECTOR_STEP[capability]
+    rows, cols = x.shape
+    if len(parallel_chunks(rows * cols, num_threads)) <= 1:
+        # Every row is a whole run: the same columns take the vector body in each row.
+        split = cols - cols % step
+        with np.errstate(all="ignore"):
+            return np.concatenate(
+                [_sigmoid_vector(x[:, :split]), _sigmoid_scalar(x[:, split:])], axis=1
+            )
     out = np.empty_like(x)
-    for r, c0, c1 in _row_runs(x.shape[0], x.shape[1], num_threads):
+    for r, c0, c1 in _row_runs(rows, cols, num_threads):
         out[r, c0:c1] = _sigmoid_run(x[r, c0:c1], step)
     return out
 
@@ -167,3 +175,23 @@ def aten_tanh(x) -> np.ndarray:
     [0.0, 0.7615941762924194]
     """
     return vml_tanh(x)
+
+
+_M_SQRT1_2 = 0.70710678118654752440
+
+
+def aten_qgelu_scalar_dy(x) -> np.ndarray:
+    """``value_dy`` of ``qgelu_kernel``'s scalar lambda, as the float ``quantize_val`` gets.
+
+    ``QuantizedOpKernels.cpp`` writes ``value_dx * 0.5 * (1 + std::erf(value_dx * M_SQRT1_2))``
+    with a float ``value_dx`` and double literals, so the product is evaluated in double with
+    glibc's double ``erf`` (:func:`qemu.numerics.libm.erf`) and rounded to float once when
+    passed to ``quantize_val``. (The vector body uses ATen's float erf instead.)
+
+    Examples
+    --------
+    >>> aten_qgelu_scalar_dy(np.float32([-1.0, 0.0, 2.0])).tolist()
+    [-0.15865525603294373, 0.0, 1.9544997215270996]
+    """
+    xd = np.asarray(x, dtype=np.float32).astype(np.float64)
+    return ((xd * 0.5) * (1.0 + erf(xd * _M_SQRT1_2))).astype(np.float32)

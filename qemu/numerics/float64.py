@@ -59,12 +59,10 @@ def two_prod(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _add_round_to_odd(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``x + y`` rounded to odd: truncate, then set the last bit if the sum was inexact."""
     s, e = two_sum(x, y)
-    bits = np.atleast_1d(s).view(np.int64).copy()
-    move = np.atleast_1d((e != 0) & ((bits & 1) == 0))
-    larger = np.atleast_1d(np.signbit(e) == np.signbit(s))
-    bits[move & larger] += 1
-    bits[move & ~larger] -= 1
-    return bits.view(np.float64).reshape(np.shape(s))
+    bits = np.asarray(s).view(np.int64)
+    # Moving the bit pattern by +1 increases |s|, by -1 decreases it.
+    step = np.where(np.signbit(e) == np.signbit(s), 1, -1)
+    return (bits + np.where((e != 0) & ((bits & 1) == 0), step, 0)).view(np.float64)
 
 
 def fma_f64(a, b, c) -> np.ndarray:

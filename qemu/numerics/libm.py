@@ -24,6 +24,7 @@ All functions take array_like input and return float32 arrays of the same shape.
 from __future__ import annotations
 
 import functools
+from fractions import Fraction
 from math import isqrt
 
 import numpy as np
@@ -154,7 +155,7 @@ def expm1f(x: np.ndarray) -> np.ndarray:
     Examples
     --------
     >>> expm1f(np.float32([0.0, 1e-8, 1.0, -20.0])).tolist()
-    [0.0, 9.99999993922529e-09, 1.718281865119934, -1.0]
+    [0.0, 9.99999993922529e-09, 1.7182817459106445, -1.0]
     """
     bits = x.view(np.uint32)
     hx = bits & np.uint32(0x7FFFFFFF)
@@ -242,3 +243,182 @@ def tanhf(x: np.ndarray) -> np.ndarray:
     out = np.where(ix == 0, x, out)
     inf_or_nan = np.where(neg, _ONE / x - _ONE, _ONE / x + _ONE)
     return np.where(ix >= np.uint32(0x7F800000), inf_or_nan, out)
+
+
+# ------------------------------------------------------------- double exp and erf
+# ATen's quantized GELU computes its scalar tail in double: ``value_dx * 0.5 *
+# (1 + std::erf(value_dx * M_SQRT1_2))`` (qgelu_kernel in QuantizedOpKernels.cpp), so the
+# float32 it quantizes depends on glibc's double ``erf``. That is fdlibm's ``s_erf.c``
+# (baseline build, no FMA), which for 0.84375 <= |x| < 6 calls ``__ieee754_exp``, an
+# ifunc that resolves to ``__exp_fma`` (``e_exp.c`` built with ``-mfma -mavx2``) here.
+
+_EXP_N = 128
+# e_exp_data.c: N/ln2, -ln2/N split in two, and the degree-5 polynomial C2..C5.
+_EXP_INVLN2N = _D(float.fromhex("0x1.71547652b82fep0") * _EXP_N)
+_EXP_NEGLN2HIN = _D(float.fromhex("-0x1.62e42fefa0000p-8"))
+_EXP_NEGLN2LON = _D(float.fromhex("-0x1.cf79abc9e3b3ap-47"))
+_EXP_C2 = _D(float.fromhex("0x1.ffffffffffdbdp-2"))
+_EXP_C3 = _D(float.fromhex("0x1.555555555543cp-3"))
+_EXP_C4 = _D(float.fromhex("0x1.55555cf172b91p-5"))
+_EXP_C5 = _D(float.fromhex("0x1.1111167a4d017p-7"))
+
+
+def _exp_table() -> tuple[np.ndarray, np.ndarray]:
+    """``2^(k/128) = H[k] * (1 + T[k])``: H the double nearest 2^(k/128), T the double
+    nearest the remaining relative factor (the pairs e_exp_data.c tabulates as bits)."""
+    heads = np.empty(_EXP_N, np.float64)
+    tails = np.empty(_EXP_N, np.float64)
+    for k in range(_EXP_N):
+        v = 1 << (k + _EXP_N * 200)
+        for _ in range(7):  # floor(2^(k/128) * 2^200)
+            v = isqrt(v)
+        value = Fraction(v, 1 << 200)  # within 2^-200 of the irrational 2^(k/128)
+        heads[k] = float(value)
+        tails[k] = float(value / Fraction(heads[k]) - 1)
+    return heads, tails
+
+
+_EXP_H, _EXP_T = _exp_table()
+
+
+def _exp_fma(x: np.ndarray) -> np.ndarray:
+    """glibc 2.36 ``__exp_fma`` for float64 ``|x| < 512`` (the range ``erf`` uses).
+
+    ``k = round(x * 128/ln2)``, ``r = x - k*ln2/128`` in two FMAs, then
+    ``2^(k/128) * exp(r) ~= s + s*tmp`` with ``s = H[k mod 128] * 2^(k div 128)`` and
+    ``tmp = fma(r^4, C4 + r*C5, fma(C2 + r*C3, r^2, T[k mod 128] + r))``; every multiply-add
+    there is fused in the FMA build (read off the disassembly of this host's libm).
+    """
+    if np.any(np.abs(x) >= 512.0):
+        raise ValueError("the model covers |x| < 512 only (glibc's specialcase is not modelled)")
+    kd = fma_f64(x, _EXP_INVLN2N, _SHIFT) - _SHIFT
+    r = fma_f64(kd, _EXP_NEGLN2HIN, x)
+    r = fma_f64(kd, _EXP_NEGLN2LON, r)
+    k = kd.astype(np.int64)
+    idx = k % _EXP_N
+    scale = np.ldexp(_EXP_H[idx], (k // _EXP_N).astype(np.int32))
+    r2 = r * r
+    tmp = fma_f64(fma_f64(r, _EXP_C3, _EXP_C2), r2, _EXP_T[idx] + r)
+    tmp = fma_f64(r2 * r2, fma_f64(r, _EXP_C5, _EXP_C4), tmp)
+    y = fma_f64(scale, tmp, scale)
+    return np.where(np.abs(x) < 2.0**-54, 1.0 + x, y)
+
+
+# s_erf.c coefficients (fdlibm): erf(x) = x + x*R(x^2) below 0.84375, erx + P(s)/Q(s) with
+# s = |x| - 1 below 1.25, and 1 - exp(-x^2 - 0.5625 + R(1/x^2)/S(1/x^2))/x below 6.
+_ERX = 8.45062911510467529297e-01
+_EFX = 1.28379167095512586316e-01
+_PP = (1.28379167095512558561e-01, -3.25042107247001499370e-01, -2.84817495755985104766e-02,
+       -5.77027029648944159157e-03, -2.37630166566501626084e-05)
+_QQ = (0.0, 3.97917223959155352819e-01, 6.50222499887672944485e-02, 5.08130628187576562776e-03,
+       1.32494738004321644526e-04, -3.96022827877536812320e-06)
+_PA = (-2.36211856075265944077e-03, 4.14856118683748331666e-01, -3.72207876035701323847e-01,
+       3.18346619901161753674e-01, -1.10894694282396677476e-01, 3.54783043256182359371e-02,
+       -2.16637559486879084300e-03)
+_QA = (0.0, 1.06420880400844228286e-01, 5.40397917702171048937e-01, 7.18286544141962662868e-02,
+       1.26171219808761642112e-01, 1.36370839120290507362e-02, 1.19844998467991074170e-02)
+_RA = (-9.86494403484714822705e-03, -6.93858572707181764372e-01, -1.05586262253232909814e01,
+       -6.23753324503260060396e01, -1.62396669462573470355e02, -1.84605092906711035994e02,
+       -8.12874355063065934246e01, -9.81432934416914548592e00)
+_SA = (0.0, 1.96512716674392571292e01, 1.37657754143519042600e02, 4.34565877475229228821e02,
+       6.45387271733267880336e02, 4.29008140027567833386e02, 1.08635005541779435134e02,
+       6.57024977031928170135e00, -6.04244152148580987438e-02)
+_RB = (-9.86494292470009928597e-03, -7.99283237680523006574e-01, -1.77579549177547519889e01,
+       -1.60636384855821916062e02, -6.37566443368389627722e02, -1.02509513161107724954e03,
+       -4.83519191608651397019e02)
+_SB = (0.0, 3.03380607434824582924e01, 3.25792512996573918826e02, 1.53672958608443695994e03,
+       3.19985821950859553908e03, 2.55305040643316442583e03, 4.74528541206955367215e02,
+       -2.24409524465858183362e01)
+
+
+def erf(x) -> np.ndarray:
+    """glibc 2.36 double ``erf`` (fdlibm ``s_erf.c``, no FMA; its exp is ``__exp_fma``).
+
+    Every branch is evaluated in fdlibm's operation order; the products and sums are plain
+    double operations because ``s_erf.c`` has no FMA variant on x86-64.
+
+    Parameters
+    ----------
+    x : array_like
+        Inputs, converted to float64.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 array of the same shape.
+
+    Examples
+    --------
+    >>> erf(np.array([0.0, 0.5, -1.0, 3.0, 7.0])).tolist()
+    [0.0, 0.5204998778130465, -0.8427007929497149, 0.9999779095030014, 1.0]
+    """
+    x = np.asarray(x, dtype=np.float64)
+    flat = x.reshape(-1)
+    with np.errstate(all="ignore"):
+        out = _erf_kernel(flat)
+    return out.reshape(x.shape)
+
+
+def _erf_kernel(x: np.ndarray) -> np.ndarray:
+    hx = (x.view(np.uint64) >> np.uint64(32)).astype(np.uint32)
+    ix = hx & np.uint32(0x7FFFFFFF)
+    neg = hx >= np.uint32(0x80000000)
+    one = _D(1.0)
+
+    # |x| < 0.84375
+    z = x * x
+    r1 = _PP[0] + z * _PP[1]
+    z2 = z * z
+    r2 = _PP[2] + z * _PP[3]
+    z4 = z2 * z2
+    s1 = one + z * _QQ[1]
+    s2 = _QQ[2] + z * _QQ[3]
+    s3 = _QQ[4] + z * _QQ[5]
+    r = r1 + z2 * r2 + z4 * _PP[4]
+    s = s1 + z2 * s2 + z4 * s3
+    small = x + x * (r / s)
+    tiny = np.where(ix < np.uint32(0x00800000), 0.0625 * (16.0 * x + (16.0 * _EFX) * x),
+                    x + _EFX * x)
+    small = np.where(ix < np.uint32(0x3E300000), tiny, small)
+
+    # 0.84375 <= |x| < 1.25
+    s = np.abs(x) - one
+    s2 = s * s
+    s4 = s2 * s2
+    s6 = s4 * s2
+    p = (_PA[0] + s * _PA[1]) + s2 * (_PA[2] + s * _PA[3]) + s4 * (_PA[4] + s * _PA[5]) \
+        + s6 * _PA[6]
+    q = (one + s * _QA[1]) + s2 * (_QA[2] + s * _QA[3]) + s4 * (_QA[4] + s * _QA[5]) \
+        + s6 * _QA[6]
+    near_one = np.where(neg, -_ERX - p / q, _ERX + p / q)
+
+    # 1.25 <= |x| < 6
+    a = np.abs(x)
+    s = one / (a * a)
+    s2 = s * s
+    s4 = s2 * s2
+    s6 = s4 * s2
+    s8 = s4 * s4
+    ra = (_RA[0] + s * _RA[1]) + s2 * (_RA[2] + s * _RA[3]) + s4 * (_RA[4] + s * _RA[5]) \
+        + s6 * (_RA[6] + s * _RA[7])
+    sa = (one + s * _SA[1]) + s2 * (_SA[2] + s * _SA[3]) + s4 * (_SA[4] + s * _SA[5]) \
+        + s6 * (_SA[6] + s * _SA[7]) + s8 * _SA[8]
+    rb = (_RB[0] + s * _RB[1]) + s2 * (_RB[2] + s * _RB[3]) + s4 * (_RB[4] + s * _RB[5]) \
+        + s6 * _RB[6]
+    sb = (one + s * _SB[1]) + s2 * (_SB[2] + s * _SB[3]) + s4 * (_SB[4] + s * _SB[5]) \
+        + s6 * (_SB[6] + s * _SB[7])
+    use_a = ix < np.uint32(0x4006DB6E)  # |x| < 1/0.35
+    big_r = np.where(use_a, ra, rb)
+    big_s = np.where(use_a, sa, sb)
+    mid = (ix >= np.uint32(0x3FF40000)) & (ix < np.uint32(0x40180000))
+    a_mid = np.where(mid, a, 2.0)  # other lanes get a harmless argument for exp
+    zz = (a_mid.view(np.uint64) & np.uint64(0xFFFFFFFF00000000)).view(np.float64)
+    e = _exp_fma(-zz * zz - 0.5625) * _exp_fma((zz - a_mid) * (zz + a_mid)
+                                               + np.where(mid, big_r / big_s, 0.0))
+    far = np.where(neg, e / a_mid - one, one - e / a_mid)
+
+    out = np.where(ix < np.uint32(0x3FF40000), near_one, far)
+    out = np.where(ix < np.uint32(0x3FEB0000), small, out)
+    out = np.where(ix >= np.uint32(0x40180000), np.where(neg, 1e-300 - one, one - 1e-300), out)
+    special = np.where(neg, -1.0, 1.0) + one / x  # erf(+-inf) = +-1, NaN quieted
+    return np.where(ix >= np.uint32(0x7FF00000), special, out)

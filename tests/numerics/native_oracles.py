@@ -101,12 +101,12 @@ def sleef(symbol: str):
 
 
 @functools.cache
-def libm(symbol: str):
-    """Array function calling the host libm's scalar ``symbol`` (``expf``, ``exp``, ``erf`` ...),
-    through the address the dynamic linker resolved (the ifunc-selected variant)."""
+def libm(symbol: str, double: bool = False):
+    """Array function calling the host libm's scalar ``symbol`` (``expf``; ``exp``, ``erf`` with
+    ``double=True``), through the address the dynamic linker resolved (the ifunc-selected
+    variant)."""
     from llvmlite import ir
 
-    double = not symbol.endswith("f")
     address = ctypes.cast(getattr(ctypes.CDLL("libm.so.6"), symbol), ctypes.c_void_p).value
     elem = ir.DoubleType() if double else ir.FloatType()
     return _wrap(_jit_loop(address, elem, 1), np.float64 if double else np.float32, 1)
