@@ -523,26 +523,41 @@ class Kernels:
     tanh: Callable
 
 
-def sigmoid_gate_rows(view: np.ndarray, num_threads: int, capability: str) -> np.ndarray:
-    """``sigmoid_`` on a (batch, hidden) gate chunk view, every row (or the part of a row
-    in one thread's chunk) its own run: the same elements as
-    :func:`~qemu.numerics.aten_float.aten_sigmoid_rows`, computed in two batched calls of
-    :func:`~qemu.numerics.aten_float.aten_sigmoid_contiguous` -- the vector-body
-    elements of every run together (a length that is a multiple of the vector step is
-    all vector body), the scalar-tail elements in pieces shorter than one step (all
-    scalar tail)."""
-    rows, cols = view.shape
-    step = VECTOR_STEP[capability]
-    flat = np.ascontiguousarray(view, dtype=np.float32).reshape(-1)
-    vector = np.zeros(flat.size, dtype=bool)
-    for begin, end in parallel_chunks(flat.size, num_threads):
-        # The runs of this chunk: cut at row ends.
+def gate_runs(rows: int, cols: int, num_threads: int) -> np.ndarray:
+    """The inner runs ATen's ``cpu_kernel_vec`` makes of a (rows, cols) view whose rows
+    are not adjacent in memory (a gate chunk): ``[begin, end)`` flat offsets, int64
+    (runs, 2). Every row is a run; with more than one thread and at least 32,768
+    elements, ``at::parallel_for``'s chunks (``aten_float.parallel_chunks``) cut rows,
+    and each piece is a run of its own."""
+    chunks = parallel_chunks(rows * cols, num_threads)
+    if len(chunks) <= 1:
+        starts = np.arange(rows, dtype=np.int64) * cols
+        return np.stack([starts, starts + cols], axis=1)
+    runs = []
+    for begin, end in chunks:
         position = begin
         while position < end:
             stop = min(end, (position // cols + 1) * cols)
-            length = stop - position
-            vector[position : position + length - length % step] = True
+            runs.append((position, stop))
             position = stop
+    return np.array(runs, dtype=np.int64)
+
+
+def sigmoid_gate_rows(view: np.ndarray, num_threads: int, capability: str) -> np.ndarray:
+    """``sigmoid_`` on a (batch, hidden) gate chunk view: in every run of
+    :func:`gate_runs` the first ``n - n % step`` elements take the vector body, the rest
+    the scalar tail -- the elements of :func:`~qemu.numerics.aten_float.aten_sigmoid_rows`,
+    computed in two batched calls of :func:`~qemu.numerics.aten_float.aten_sigmoid_contiguous`
+    (a run whose length is a multiple of the step is all vector body, one shorter than a
+    step all scalar tail)."""
+    rows, cols = view.shape
+    step = VECTOR_STEP[capability]
+    flat = np.ascontiguousarray(view, dtype=np.float32).reshape(-1)
+    runs = gate_runs(rows, cols, num_threads)
+    lengths = runs[:, 1] - runs[:, 0]
+    run_of = np.repeat(np.arange(runs.shape[0]), lengths)
+    offset = np.arange(flat.size) - runs[run_of, 0]
+    vector = offset < (lengths - lengths % step)[run_of]
     out = np.empty_like(flat)
     out[vector] = aten_sigmoid_contiguous(flat[vector], 1, capability)
     tail = np.flatnonzero(~vector)
