@@ -8,7 +8,20 @@ Values mix normal data, wide ranges, exact zeros and negative zeros.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
+
+from qemu.testing import seeded_rng
+
+
+def case_rng(*key: object) -> np.random.Generator:
+    """:func:`qemu.testing.seeded_rng` of a digest of ``key``: seeded_rng keeps only the
+    first 8 bytes of its key text, so keys that share a prefix (the same test on every
+    engine) would draw the same cases."""
+    digest = hashlib.sha256("/".join(str(k) for k in key).encode()).hexdigest()
+    return seeded_rng(digest)
+
 
 ROW_COUNTS = (1, 2, 3, 5, 7, 8, 13, 14, 31, 32, 37, 38, 64, 121, 122)
 SPECIALS = np.array([0x7FC12300, 0x7FC00000, 0xFFC00000, 0x7F800000, 0xFF800000], np.uint32).view(

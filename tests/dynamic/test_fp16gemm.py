@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from dynamic.linear_cases import case_rng
 
 from qemu.numerics.float32 import fma_f32
 from qemu.numerics.fp16 import saturate_to_fp16
@@ -17,7 +18,7 @@ from qemu.numerics.fp16gemm import (
     accumulator_counts,
     gemm_fp16,
 )
-from qemu.testing import assert_bitexact, cases, seeded_rng
+from qemu.testing import assert_bitexact, cases
 
 _SPECIALS = np.array([0x7FC12300, 0x7FC00000, 0xFFC00000, 0x7F800000, 0xFF800000], np.uint32).view(
     np.float32
@@ -49,7 +50,7 @@ def _chain(x, w):
 
 
 def test_single_chain_on_avx512_and_split_chains_on_avx2():
-    rng = seeded_rng("fp16gemm", "hand")
+    rng = case_rng("fp16gemm", "hand")
     x = rng.normal(0, 1, (1, 11)).astype(np.float32)
     w = saturate_to_fp16(rng.normal(0, 1, (1, 11)).astype(np.float32))
     wf = w.astype(np.float32)[0]
@@ -65,7 +66,7 @@ def test_single_chain_on_avx512_and_split_chains_on_avx2():
 
 def test_leftover_columns_add_each_k_block():
     # N = 20 on avx512: all columns are leftover; K = 600 is two K blocks summed.
-    rng = seeded_rng("fp16gemm", "leftover")
+    rng = case_rng("fp16gemm", "leftover")
     x = rng.normal(0, 1, (3, 600)).astype(np.float32)
     w = saturate_to_fp16(rng.normal(0, 1, (20, 600)).astype(np.float32))
     wf = w.astype(np.float32)
@@ -91,7 +92,7 @@ def test_numba_equals_reference(isa):
     from qemu.backends.numba.fp16gemm import gemm_fp16 as numba_gemm
 
     pytest.importorskip("numba")
-    rng = seeded_rng("fp16gemm", "numba", isa)
+    rng = case_rng("fp16gemm", "numba", isa)
     for _ in range(cases(25)):
         m = int(rng.choice([1, 2, 3, 7, 31, 38, 125]))
         k = int(rng.integers(1, 1200)) if rng.random() < 0.3 else int(rng.integers(1, 20))

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dynamic.linear_cases import INT8_KINDS, draw_bias, draw_int8_weight, draw_shape, draw_values
+from dynamic.linear_cases import (
+    INT8_KINDS,
+    case_rng,
+    draw_bias,
+    draw_int8_weight,
+    draw_shape,
+    draw_values,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import qemu
 import qemu.ops
-from qemu.testing import assert_bitexact, cases, seeded_rng
+from qemu.testing import assert_bitexact, cases
 
 torch = pytest.importorskip("torch")
 
@@ -38,7 +45,7 @@ def check_int8(x, w, b, reduce_range, engine, relu):
 @pytest.mark.parametrize("per_channel, reduce_range", INT8_KINDS)
 @pytest.mark.parametrize("engine", ENGINES)
 def test_int8_random_cases(engine, per_channel, reduce_range):
-    rng = seeded_rng("torch_linear_int8", engine, per_channel, reduce_range)
+    rng = case_rng("torch_linear_int8", engine, per_channel, reduce_range)
     for i in range(cases(10)):
         m, k, n = draw_shape(rng)
         x = draw_values(rng, (m, k))
@@ -50,7 +57,7 @@ def test_int8_random_cases(engine, per_channel, reduce_range):
 def test_int8_pair_saturation_and_zero_points(engine):
     # Activations at the top of the uint8 range against weights at the ends of the
     # int8 range: every k pair overflows int16 on AVX2/AVX512 kernels (not with VNNI).
-    rng = seeded_rng("torch_linear_int8_saturation", engine)
+    rng = case_rng("torch_linear_int8_saturation", engine)
     x = rng.uniform(0.9, 1.0, (5, 64)).astype(np.float32)
     x[:, 0] = 0.0
     codes = rng.choice(np.int8([-128, 127, -127]), (9, 64))
@@ -76,7 +83,7 @@ def check_fp16(x, w, b, engine, relu):
 
 @pytest.mark.parametrize("engine", FBGEMM_ENGINES)
 def test_fp16_random_cases(engine):
-    rng = seeded_rng("torch_linear_fp16", engine)
+    rng = case_rng("torch_linear_fp16", engine)
     for i in range(cases(40)):
         m, k, n = draw_shape(rng)
         x = draw_values(rng, (m, k), specials=i % 7 == 0)
@@ -108,7 +115,7 @@ def test_fp16_hypothesis(data, m, k, n, relu, with_bias):
 
 
 def test_fp16_three_dimensional_input():
-    rng = seeded_rng("torch_linear_fp16_3d")
+    rng = case_rng("torch_linear_fp16_3d")
     x = rng.normal(0, 1, (4, 3, 600)).astype(np.float32)
     w = rng.normal(0, 1, (20, 600)).astype(np.float32)
     check_fp16(x, w, rng.normal(0, 1, 20).astype(np.float32), "fbgemm-avx2", relu=False)

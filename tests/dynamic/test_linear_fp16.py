@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dynamic.linear_cases import draw_bias, draw_shape, draw_values
+from dynamic.linear_cases import case_rng, draw_bias, draw_shape, draw_values
 
 import qemu.ops
 from qemu.numerics.fp16 import saturate_to_fp16
-from qemu.testing import assert_bitexact, cases, seeded_rng
+from qemu.testing import assert_bitexact, cases
 
 
 def test_hand_checked_value_and_bias_order():
@@ -29,7 +29,7 @@ def test_relu_keeps_negative_zero_and_nan():
 
 
 def test_float16_weight_means_the_same_weight():
-    rng = seeded_rng("fp16_weight_dtype")
+    rng = case_rng("fp16_weight_dtype")
     x = rng.normal(0, 1, (3, 5)).astype(np.float32)
     w = rng.normal(0, 1, (4, 5)).astype(np.float32)
     assert_bitexact(
@@ -91,7 +91,7 @@ def test_empty_batch_and_batched_shapes():
 @pytest.mark.parametrize("engine", ["fbgemm", "fbgemm-avx2"])
 def test_numba_equals_numpy(engine):
     pytest.importorskip("numba")
-    rng = seeded_rng("linear_fp16_numba", engine)
+    rng = case_rng("linear_fp16_numba", engine)
     for _ in range(cases(30)):
         m, k, n = draw_shape(rng, max_k=1100)
         x = draw_values(rng, (m, k), specials=rng.random() < 0.3)

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dynamic.linear_cases import INT8_KINDS, draw_bias, draw_int8_weight, draw_shape, draw_values
+from dynamic.linear_cases import (
+    INT8_KINDS,
+    case_rng,
+    draw_bias,
+    draw_int8_weight,
+    draw_shape,
+    draw_values,
+)
 
 import qemu
 import qemu.ops
 from qemu.numerics.float32 import fma_f32
 from qemu.qparams import choose_qparams_dynamic
-from qemu.testing import assert_bitexact, cases, seeded_rng
+from qemu.testing import assert_bitexact, cases
 
 
 def test_hand_derived_value_fbgemm_and_qnnpack():
@@ -91,7 +98,7 @@ def test_empty_batch():
 @pytest.mark.parametrize("engine", qemu.engines.names())
 def test_numba_equals_numpy(engine, per_channel, reduce_range):
     pytest.importorskip("numba")
-    rng = seeded_rng("linear_int8_numba", engine, per_channel, reduce_range)
+    rng = case_rng("linear_int8_numba", engine, per_channel, reduce_range)
     for i in range(cases(5)):
         m, k, n = draw_shape(rng)
         x = draw_values(rng, (m, k))

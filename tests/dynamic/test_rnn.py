@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from dynamic.linear_cases import case_rng
 from dynamic.rnn_cases import MODES, draw_config, draw_weight, flatten
 
 import qemu
 import qemu.ops
 from qemu.numerics.aten_elementwise import add
 from qemu.numerics.aten_float import aten_sigmoid_rows, aten_tanh
-from qemu.testing import assert_bitexact, cases, seeded_rng
+from qemu.testing import assert_bitexact, cases
 
 
 def _cell(rng, gates, inputs, hidden, int8):
@@ -34,7 +35,7 @@ def _linear(x, w, b):
 def test_lstm_step_by_step(int8):
     # RNN.cpp LSTMCell: gates = linear_hh(h) + x_proj; sigmoid_ on chunk views, tanh;
     # c' = f * c + i * g; h' = o * tanh(c'). The input is projected over all steps at once.
-    rng = seeded_rng("rnn_lstm_steps", int8)
+    rng = case_rng("rnn_lstm_steps", int8)
     steps, batch, inputs, hidden = 4, 3, 5, 37
     x = rng.normal(0, 1, (steps, batch, inputs)).astype(np.float32)
     w_ih, w_hh, b_ih, b_hh = _cell(rng, 4, inputs, hidden, int8)
@@ -56,7 +57,7 @@ def test_lstm_step_by_step(int8):
 def test_gru_cell_order_of_operations(int8):
     # GRUCell: r = sigmoid(hh_r + ih_r), z = sigmoid(hh_z + ih_z),
     # n = tanh(ih_n + hh_n * r), h' = (h - n) * z + n.
-    rng = seeded_rng("rnn_gru_cell", int8)
+    rng = case_rng("rnn_gru_cell", int8)
     batch, inputs, hidden = 4, 6, 33
     x = rng.normal(0, 1, (batch, inputs)).astype(np.float32)
     h = rng.normal(0, 1, (batch, hidden)).astype(np.float32)
@@ -70,7 +71,7 @@ def test_gru_cell_order_of_operations(int8):
 
 
 def test_simple_cells():
-    rng = seeded_rng("rnn_simple_cells")
+    rng = case_rng("rnn_simple_cells")
     x = rng.normal(0, 1, (3, 4)).astype(np.float32)
     h = rng.normal(0, 1, (3, 8)).astype(np.float32)
     w_ih, w_hh, b_ih, b_hh = _cell(rng, 1, 4, 8, True)
@@ -82,7 +83,7 @@ def test_simple_cells():
 def test_reverse_direction_is_the_forward_recurrence_on_the_reversed_sequence():
     # The reverse direction projects the same values (so the same int8 qparams), then
     # runs from the last step to the first.
-    rng = seeded_rng("rnn_reverse")
+    rng = case_rng("rnn_reverse")
     x = rng.normal(0, 1, (5, 2, 3)).astype(np.float32)
     forward, reverse = _cell(rng, 3, 3, 7, True), _cell(rng, 3, 3, 7, True)
     output, h_n = qemu.ops.gru(x, None, [forward, reverse], bidirectional=True)
@@ -92,7 +93,7 @@ def test_reverse_direction_is_the_forward_recurrence_on_the_reversed_sequence():
 
 
 def test_packed_sequence_of_equal_lengths_is_the_padded_one():
-    rng = seeded_rng("rnn_packed_equal")
+    rng = case_rng("rnn_packed_equal")
     x = rng.normal(0, 1, (4, 3, 5)).astype(np.float32)
     cells = [_cell(rng, 4, 5, 6, True), _cell(rng, 4, 5, 6, True)]
     padded, (h, c) = qemu.ops.lstm(x, None, cells, bidirectional=True)
@@ -103,7 +104,7 @@ def test_packed_sequence_of_equal_lengths_is_the_padded_one():
 
 
 def test_batch_first_transposes_input_and_output():
-    rng = seeded_rng("rnn_batch_first")
+    rng = case_rng("rnn_batch_first")
     x = rng.normal(0, 1, (4, 3, 5)).astype(np.float32)
     cells = [_cell(rng, 3, 5, 6, False)]
     output, h = qemu.ops.gru(x, None, cells)
@@ -112,7 +113,7 @@ def test_batch_first_transposes_input_and_output():
 
 
 def test_weights_as_mappings():
-    rng = seeded_rng("rnn_mapping")
+    rng = case_rng("rnn_mapping")
     w_ih, w_hh, b_ih, b_hh = _cell(rng, 4, 2, 3, True)
     x = rng.normal(0, 1, (2, 1, 2)).astype(np.float32)
     as_tuple = qemu.ops.lstm(x, None, [(w_ih, w_hh, b_ih, b_hh)])
@@ -121,7 +122,7 @@ def test_weights_as_mappings():
 
 
 def _bad_calls():
-    rng = seeded_rng("rnn_bad")
+    rng = case_rng("rnn_bad")
     x = np.zeros((2, 1, 3), np.float32)
     int8 = _cell(rng, 4, 3, 2, True)
     fp16 = _cell(rng, 4, 3, 2, False)
@@ -175,7 +176,7 @@ def test_bad_arguments_are_refused(index):
 @pytest.mark.parametrize("engine", ["fbgemm", "fbgemm-avx2", "qnnpack"])
 def test_numba_equals_numpy(engine, mode):
     pytest.importorskip("numba")
-    rng = seeded_rng("rnn_numba", engine, mode)
+    rng = case_rng("rnn_numba", engine, mode)
     for i in range(cases(2)):
         op_name, args, kind = draw_config(rng, mode, qemu.engines.get(engine))
         op = getattr(qemu.ops, op_name)

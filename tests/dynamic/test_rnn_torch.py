@@ -11,11 +11,12 @@ import warnings
 
 import numpy as np
 import pytest
+from dynamic.linear_cases import case_rng
 from dynamic.rnn_cases import MODES, draw_config, flatten
 
 import qemu
 import qemu.ops
-from qemu.testing import assert_bitexact, cases, seeded_rng
+from qemu.testing import assert_bitexact, cases
 
 torch = pytest.importorskip("torch")
 nnqd = pytest.importorskip("torch.ao.nn.quantized.dynamic")
@@ -38,7 +39,7 @@ def check(op_name, args, engine, label=""):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("engine", ENGINES)
 def test_random_configurations(engine, mode):
-    rng = seeded_rng("torch_rnn", engine, mode)
+    rng = case_rng("torch_rnn", engine, mode)
     for i in range(cases(4)):
         op_name, args, kind = draw_config(rng, mode, qemu.engines.get(engine))
         check(op_name, args, engine, f"case {i} ({kind})")
@@ -145,7 +146,7 @@ def test_seed_rnn_cell_flow(module_type, engine, dtype, per_channel):
 def test_seed_input_on_every_engine(engine):
     """The seed's input through our own packing of int8 (and, on fbgemm, fp16) weights,
     compared with torch's kernels for that engine (subprocess for AVX2/AVX512)."""
-    rng = seeded_rng("torch_rnn_seed", engine)
+    rng = case_rng("torch_rnn_seed", engine)
     x = np.repeat(SEED_INPUT[None], 10, axis=0)
     sizes = np.array([3] * 2 + [2] * 3 + [1] * 5, np.int64)
     packed = np.concatenate([x[t, : sizes[t]] for t in range(10)])
@@ -171,7 +172,7 @@ def test_two_threads_split_a_gate_row():
     # mid-row, which moves the vector/scalar split of that row (and the outputs after).
     from dynamic.rnn_cases import draw_weight
 
-    rng = seeded_rng("torch_rnn_threads")
+    rng = case_rng("torch_rnn_threads")
     hidden, batch = 301, 131
     cells = [
         (
