@@ -56,6 +56,15 @@ class Engine:
         return self.fbgemm_isa in ("avx2", "avx512")
 
     @property
+    def fp16_gemm_isa(self) -> str | None:
+        """The kernel family of fbgemm's fp16-weight GEMM (``src/FbgemmFP16.cc:
+        getIsaHandlers``): ``"avx512"`` on AVX512 hosts with or without VNNI,
+        ``"avx2"`` on AVX2 hosts; ``None`` for qnnpack, which has no fp16 GEMM."""
+        if self.fbgemm_isa is None:
+            return None
+        return "avx2" if self.fbgemm_isa == "avx2" else "avx512"
+
+    @property
     def is_fbgemm(self) -> bool:
         return self.torch_engine == "fbgemm"
 

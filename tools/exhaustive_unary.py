@@ -40,8 +40,18 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = 1 << 22
-CHECKS = ["sleef_exp", "sleef_expm1", "sleef_tanh", "sleef_avx2", "aten_erf",
-          "glibc_expf", "glibc_expm1f", "glibc_tanhf", "glibc_erf", "mkl_tanh"]
+CHECKS = [
+    "sleef_exp",
+    "sleef_expm1",
+    "sleef_tanh",
+    "sleef_avx2",
+    "aten_erf",
+    "glibc_expf",
+    "glibc_expm1f",
+    "glibc_tanhf",
+    "glibc_erf",
+    "mkl_tanh",
+]
 _M_SQRT1_2 = 0.70710678118654752440
 _SQRT1_2 = np.float32(0.7071067811865476)
 _HALF = np.float32(0.5)
@@ -75,26 +85,42 @@ def _setup(check: str, impl: str):
     if impl == "numba":
         from qemu.backends.numba import transcendental as T
 
-        m = {"sleef_exp": T.sleef_expf_u10, "sleef_expm1": T.sleef_expm1f_u10,
-             "sleef_tanh": T.sleef_tanhf_u10, "aten_erf": T.aten_erf_vec,
-             "glibc_expf": T.glibc_expf, "glibc_expm1f": T.glibc_expm1f,
-             "glibc_tanhf": T.glibc_tanhf, "glibc_erf": T.glibc_erf, "mkl_tanh": T.mkl_vml_tanh}
+        m = {
+            "sleef_exp": T.sleef_expf_u10,
+            "sleef_expm1": T.sleef_expm1f_u10,
+            "sleef_tanh": T.sleef_tanhf_u10,
+            "aten_erf": T.aten_erf_vec,
+            "glibc_expf": T.glibc_expf,
+            "glibc_expm1f": T.glibc_expm1f,
+            "glibc_tanhf": T.glibc_tanhf,
+            "glibc_erf": T.glibc_erf,
+            "mkl_tanh": T.mkl_vml_tanh,
+        }
         model = {k: _numba_map(f) for k, f in m.items() if k == check}
     else:
         from qemu.numerics import libm, mkl, sleef
 
-        model = {"sleef_exp": sleef.expf_u10, "sleef_expm1": sleef.expm1f_u10,
-                 "sleef_tanh": sleef.tanhf_u10, "aten_erf": sleef.aten_erf_vec,
-                 "glibc_expf": libm.expf, "glibc_expm1f": libm.expm1f,
-                 "glibc_tanhf": libm.tanhf, "glibc_erf": libm.erf, "mkl_tanh": mkl.vml_tanh}
+        model = {
+            "sleef_exp": sleef.expf_u10,
+            "sleef_expm1": sleef.expm1f_u10,
+            "sleef_tanh": sleef.tanhf_u10,
+            "aten_erf": sleef.aten_erf_vec,
+            "glibc_expf": libm.expf,
+            "glibc_expm1f": libm.expm1f,
+            "glibc_tanhf": libm.tanhf,
+            "glibc_erf": libm.erf,
+            "mkl_tanh": mkl.vml_tanh,
+        }
     if check.startswith("sleef_") and check != "sleef_avx2":
         name = check.split("_")[1]
         pair = (model[check], oracles.sleef(f"Sleef_{name}f16_u10"))
     elif check == "sleef_avx2":
         f8 = [oracles.sleef(f"Sleef_{n}f8_u10") for n in ("exp", "expm1", "tanh")]
         f16 = [oracles.sleef(f"Sleef_{n}f16_u10") for n in ("exp", "expm1", "tanh")]
-        pair = (lambda x: np.concatenate([f(x) for f in f8]),
-                lambda x: np.concatenate([f(x) for f in f16]))
+        pair = (
+            lambda x: np.concatenate([f(x) for f in f8]),
+            lambda x: np.concatenate([f(x) for f in f16]),
+        )
     elif check == "aten_erf":
         erf = model[check]
 
@@ -109,8 +135,10 @@ def _setup(check: str, impl: str):
         pair = (gelu_model, gelu_torch)
     elif check == "glibc_erf":
         erf, host_erf = model[check], oracles.libm("erf", double=True)
-        pair = (lambda x: erf(x.astype(np.float64) * _M_SQRT1_2),
-                lambda x: host_erf(x.astype(np.float64) * _M_SQRT1_2))
+        pair = (
+            lambda x: erf(x.astype(np.float64) * _M_SQRT1_2),
+            lambda x: host_erf(x.astype(np.float64) * _M_SQRT1_2),
+        )
     elif check.startswith("glibc_"):
         pair = (model[check], oracles.libm(check.split("_")[1]))
     else:
@@ -151,8 +179,11 @@ def main() -> None:
                 total += n
                 examples += ex
             inputs = (1 << 32) * (3 if check == "sleef_avx2" else 1)
-            print(f"{check:13s} impl={args.impl:5s} inputs={inputs} mismatches={total} "
-                  f"time={time.time() - t0:.0f}s", flush=True)
+            print(
+                f"{check:13s} impl={args.impl:5s} inputs={inputs} mismatches={total} "
+                f"time={time.time() - t0:.0f}s",
+                flush=True,
+            )
             for bits, got, want in examples[:5]:
                 print(f"    x=0x{bits:08x} model=0x{got:08x} reference=0x{want:08x}", flush=True)
 

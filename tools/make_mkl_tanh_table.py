@@ -80,25 +80,31 @@ def main() -> None:
             off = midpoint_offset(t)
             candidates.append(b[fin & (np.abs(off) < HARD_ULPS + SLACK_ULPS)])
             d = fin & (y.view(np.uint32) != cr.view(np.uint32))
-            other = np.where(t[d] > cr[d].astype(np.float64),
-                             np.nextafter(cr[d], np.float32(np.inf)),
-                             np.nextafter(cr[d], np.float32(-np.inf)))
+            other = np.where(
+                t[d] > cr[d].astype(np.float64),
+                np.nextafter(cr[d], np.float32(np.inf)),
+                np.nextafter(cr[d], np.float32(-np.inf)),
+            )
             if not np.array_equal(other.view(np.uint32), y[d].view(np.uint32)):
                 raise SystemExit("a difference is not a midpoint flip: the table cannot hold it")
             flips.append(b[d])
-    print(f"scan: {time.time() - t0:.0f} s; odd-symmetry violations {asym}; "
-          f"NaN not quieted {nan_bad}")
+    print(
+        f"scan: {time.time() - t0:.0f} s; odd-symmetry violations {asym}; NaN not quieted {nan_bad}"
+    )
     if asym or nan_bad:
         raise SystemExit("torch.tanh is not odd / NaN-quieting: the table format cannot hold it")
     flip = np.concatenate(flips)
     cand = np.concatenate(candidates)
-    hard = np.array([c for c in cand.tolist() if abs(exact_midpoint_offset(c)) < HARD_ULPS],
-                    dtype=np.uint32)
+    hard = np.array(
+        [c for c in cand.tolist() if abs(exact_midpoint_offset(c)) < HARD_ULPS], dtype=np.uint32
+    )
     hard_y = torch.tanh(torch.from_numpy(hard.view(np.float32))).numpy().view(np.uint32)
     n_diff = flip.size
     flip = np.setdiff1d(flip, hard)
-    print(f"differences from correctly rounded: {n_diff} positive inputs; "
-          f"hard cases {hard.size}; flip set {flip.size}")
+    print(
+        f"differences from correctly rounded: {n_diff} positive inputs; "
+        f"hard cases {hard.size}; flip set {flip.size}"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         args.out,

@@ -71,9 +71,9 @@ def main() -> None:
     from qemu.numerics import mkl
 
     flip, hard_x, _ = mkl._table()
-    mkl_specials = np.concatenate([
-        rng.choice(flip, 128, replace=False), rng.choice(hard_x, 128, replace=False)
-    ]).view(np.float32)
+    mkl_specials = np.concatenate(
+        [rng.choice(flip, 128, replace=False), rng.choice(hard_x, 128, replace=False)]
+    ).view(np.float32)
     mkl_specials = np.concatenate([mkl_specials, -mkl_specials])
 
     def gelu(t):
@@ -83,24 +83,44 @@ def main() -> None:
     exp_thr = [-104.0, 100.0, 88.72283, -103.972, -103.279, 88.0, -88.0, 0.5, -0.5]
     table = {
         "sleef_exp": (inputs(rng, -104, 89, exp_thr), oracles.sleef("Sleef_expf16_u10")),
-        "sleef_expm1": (inputs(rng, -17, 89, [88.72283172607421875, -16.635532333438687, 0.0]),
-                        lambda x: torch_vector(torch.expm1, x)),
-        "sleef_tanh": (inputs(rng, -9, 9, [8.664339742, -8.664339742, 1e-4]),
-                       oracles.sleef("Sleef_tanhf16_u10")),
+        "sleef_expm1": (
+            inputs(rng, -17, 89, [88.72283172607421875, -16.635532333438687, 0.0]),
+            lambda x: torch_vector(torch.expm1, x),
+        ),
+        "sleef_tanh": (
+            inputs(rng, -9, 9, [8.664339742, -8.664339742, 1e-4]),
+            oracles.sleef("Sleef_tanhf16_u10"),
+        ),
         "aten_gelu": (inputs(rng, -6, 6, [0.0, 3.0, -3.0, 10.0]), lambda x: torch_vector(gelu, x)),
-        "glibc_expf": (inputs(rng, -104, 89, exp_thr + [-103.97208, -103.27893, 88.72284]),
-                       oracles.libm("expf")),
-        "glibc_expm1f": (inputs(rng, -20, 89, [18.714973, 0.34657359, 1.0397208, 2.9802322e-08,
-                                               88.7216796875, 88.72283, -0.25]),
-                         oracles.libm("expm1f")),
-        "glibc_tanhf": (inputs(rng, -10, 10, [22.0, 1.0, 2.7755576e-17, -22.0]),
-                        oracles.libm("tanhf")),
-        "sigmoid_vector": (inputs(rng, -20, 20, [0.0, 104.0, -100.0]),
-                           lambda x: torch_vector(torch.sigmoid, x)),
-        "sigmoid_scalar": (inputs(rng, -20, 20, [0.0, 104.0, -100.0]),
-                           lambda x: torch_scalar(torch.sigmoid, x)),
-        "mkl_tanh": (np.concatenate([inputs(rng, -9, 9, [9.0, 1e-4, 22.0]), mkl_specials]),
-                     lambda x: torch.tanh(torch.from_numpy(x)).numpy()),
+        "glibc_expf": (
+            inputs(rng, -104, 89, exp_thr + [-103.97208, -103.27893, 88.72284]),
+            oracles.libm("expf"),
+        ),
+        "glibc_expm1f": (
+            inputs(
+                rng,
+                -20,
+                89,
+                [18.714973, 0.34657359, 1.0397208, 2.9802322e-08, 88.7216796875, 88.72283, -0.25],
+            ),
+            oracles.libm("expm1f"),
+        ),
+        "glibc_tanhf": (
+            inputs(rng, -10, 10, [22.0, 1.0, 2.7755576e-17, -22.0]),
+            oracles.libm("tanhf"),
+        ),
+        "sigmoid_vector": (
+            inputs(rng, -20, 20, [0.0, 104.0, -100.0]),
+            lambda x: torch_vector(torch.sigmoid, x),
+        ),
+        "sigmoid_scalar": (
+            inputs(rng, -20, 20, [0.0, 104.0, -100.0]),
+            lambda x: torch_scalar(torch.sigmoid, x),
+        ),
+        "mkl_tanh": (
+            np.concatenate([inputs(rng, -9, 9, [9.0, 1e-4, 22.0]), mkl_specials]),
+            lambda x: torch.tanh(torch.from_numpy(x)).numpy(),
+        ),
     }
     arrays = {}
     with np.errstate(all="ignore"):

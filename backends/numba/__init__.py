@@ -7,6 +7,7 @@ Importing this package registers every numba kernel.
 from qemu.backends.numba import (  # noqa: F401
     activation,
     conv,
+    dynamic,
     elementwise,
     embedding,
     linear,
@@ -14,4 +15,5 @@ from qemu.backends.numba import (  # noqa: F401
     norm,
     pool,
     quantize,
+    rnn,
 )

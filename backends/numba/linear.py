@@ -12,7 +12,7 @@ from qemu.numerics.requantize import (
     fbgemm_requantization_params,
     qnnpack_requantization_scales,
 )
-from qemu.ops.linear import GemmSteps, raw_gemm_sums, run_linear
+from qemu.ops.linear import GemmSteps, gemm_accumulators, raw_gemm_sums, run_linear
 from qemu.qtensor import QTensor
 
 
@@ -27,6 +27,14 @@ def raw_sums(columns: np.ndarray, packed, saturating_pairs: bool) -> np.ndarray:
             for g in range(packed.groups)
         ]
     )
+
+
+def accumulators(
+    columns: np.ndarray, packed, input_zero_point: int, saturating_pairs: bool
+) -> np.ndarray:
+    """:func:`qemu.ops.linear.gemm_accumulators` with :func:`raw_sums` (for the dynamic
+    linear and the RNN cells, which share the static linear's accumulation)."""
+    return gemm_accumulators(columns, packed, input_zero_point, saturating_pairs, raw_sums)
 
 
 def fbgemm_output(acc, packed, input_scale, bias, scale, zero_point, relu) -> np.ndarray:

@@ -557,10 +557,18 @@ def glibc_erf(x):
         s2 = s * s
         s4 = s2 * s2
         s6 = s4 * s2
-        p = (_PA[0] + s * _PA[1]) + s2 * (_PA[2] + s * _PA[3]) + s4 * (_PA[4] + s * _PA[5]) \
+        p = (
+            (_PA[0] + s * _PA[1])
+            + s2 * (_PA[2] + s * _PA[3])
+            + s4 * (_PA[4] + s * _PA[5])
             + s6 * _PA[6]
-        q = (1.0 + s * _QA[1]) + s2 * (_QA[2] + s * _QA[3]) + s4 * (_QA[4] + s * _QA[5]) \
+        )
+        q = (
+            (1.0 + s * _QA[1])
+            + s2 * (_QA[2] + s * _QA[3])
+            + s4 * (_QA[4] + s * _QA[5])
             + s6 * _QA[6]
+        )
         return -_ERX - p / q if neg else _ERX + p / q
     if ix >= np.uint32(0x40180000):
         return 1e-300 - 1.0 if neg else 1.0 - 1e-300
@@ -570,15 +578,32 @@ def glibc_erf(x):
     s4 = s2 * s2
     s6 = s4 * s2
     if ix < np.uint32(0x4006DB6E):
-        big_r = (_RA[0] + s * _RA[1]) + s2 * (_RA[2] + s * _RA[3]) \
-            + s4 * (_RA[4] + s * _RA[5]) + s6 * (_RA[6] + s * _RA[7])
-        big_s = (1.0 + s * _SA[1]) + s2 * (_SA[2] + s * _SA[3]) + s4 * (_SA[4] + s * _SA[5]) \
-            + s6 * (_SA[6] + s * _SA[7]) + (s4 * s4) * _SA[8]
+        big_r = (
+            (_RA[0] + s * _RA[1])
+            + s2 * (_RA[2] + s * _RA[3])
+            + s4 * (_RA[4] + s * _RA[5])
+            + s6 * (_RA[6] + s * _RA[7])
+        )
+        big_s = (
+            (1.0 + s * _SA[1])
+            + s2 * (_SA[2] + s * _SA[3])
+            + s4 * (_SA[4] + s * _SA[5])
+            + s6 * (_SA[6] + s * _SA[7])
+            + (s4 * s4) * _SA[8]
+        )
     else:
-        big_r = (_RB[0] + s * _RB[1]) + s2 * (_RB[2] + s * _RB[3]) \
-            + s4 * (_RB[4] + s * _RB[5]) + s6 * _RB[6]
-        big_s = (1.0 + s * _SB[1]) + s2 * (_SB[2] + s * _SB[3]) + s4 * (_SB[4] + s * _SB[5]) \
+        big_r = (
+            (_RB[0] + s * _RB[1])
+            + s2 * (_RB[2] + s * _RB[3])
+            + s4 * (_RB[4] + s * _RB[5])
+            + s6 * _RB[6]
+        )
+        big_s = (
+            (1.0 + s * _SB[1])
+            + s2 * (_SB[2] + s * _SB[3])
+            + s4 * (_SB[4] + s * _SB[5])
             + s6 * (_SB[6] + s * _SB[7])
+        )
     z = f64_from_bits(f64_bits(a) & np.uint64(0xFFFFFFFF00000000))
     r = glibc_exp_fma(-z * z - 0.5625) * glibc_exp_fma((z - a) * (z + a) + big_r / big_s)
     return r / a - 1.0 if neg else 1.0 - r / a

@@ -8,6 +8,7 @@ from qemu.backends.torch import (  # noqa: F401
     activation,
     batch,
     conv,
+    dynamic,
     elementwise,
     embedding,
     linear,
@@ -15,4 +16,5 @@ from qemu.backends.torch import (  # noqa: F401
     norm,
     pool,
     quantize,
+    rnn,
 )

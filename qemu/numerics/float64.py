@@ -43,6 +43,7 @@ def two_prod(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     >>> float(e) == 2.0**-60
     True
     """
+
     def split(v):
         t = _SPLITTER * v
         hi = t - (t - v)

@@ -74,13 +74,23 @@ def fp16_to_float32(h) -> np.ndarray:
 
 
 def saturate_to_fp16(x) -> np.ndarray:
-    """Clamp float32 values to ``[-65504, 65504]`` and round to binary16 (NaN kept),
-    as torch does to fp16 weights at prepack time (``_saturate_weight_to_fp16``).
+    """The fp16 weight torch packs for ``quantized::linear_prepack_fp16``: clamp to
+    ``[-65504, 65504]`` and round to binary16, NaN becoming ``-65504``.
+
+    Two clamps run in turn. torch's ``HandleWeightsSaturation`` (``cpu/QuantUtils.h``,
+    called by ``_saturate_weight_to_fp16``) replaces values beyond the fp16 range with
+    ±65504 and leaves NaN alone (both comparisons are false). fbgemm's
+    ``TypeConverter<float16>`` (``include/fbgemm/FbgemmFP16.h``) then computes
+    ``std::max(-65504, std::min(w, 65504))``: ``std::min`` returns its first argument
+    and ``std::max`` its first argument when a comparison with NaN is false, so NaN
+    leaves as ``-65504`` (measured: every NaN weight unpacks as -65504).
 
     Examples
     --------
-    >>> float(saturate_to_fp16(np.float32(1e6)))
-    65504.0
+    >>> saturate_to_fp16(np.float32([1e6, np.nan])).tolist()
+    [65504.0, -65504.0]
     """
     x = np.asarray(x, dtype=np.float32)
-    return round_to_fp16(np.where(np.isnan(x), x, np.clip(x, -FP16_MAX, FP16_MAX)))
+    return round_to_fp16(
+        np.where(np.isnan(x), np.float32(-FP16_MAX), np.clip(x, -FP16_MAX, FP16_MAX))
+    )

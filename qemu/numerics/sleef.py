@@ -176,7 +176,7 @@ def _expk2f(hi: np.ndarray, lo: np.ndarray):
     u = fma_f32(u, s[0], _F(+0.8333456703e-2))
     u = fma_f32(u, s[0], _F(+0.4166637361e-1))
 
-    t = _df_add_f2_f(_df_mul_f2_f(s, u), _F(+0.166666659414234244790680580464e+0))
+    t = _df_add_f2_f(_df_mul_f2_f(s, u), _F(+0.166666659414234244790680580464e0))
     t = _df_add_f2_f(_df_mul_f2_f2(s, t), _F(0.5))
     t = _df_add_f2_f2(s, _df_mul_f2_f2(_df_square(s), t))
     t = _df_add_f_f2_fast(_ONE, t)

@@ -32,6 +32,12 @@ from qemu.ops.conv import (
     conv_transpose2d,
     conv_transpose3d,
 )
+from qemu.ops.dynamic import (
+    linear_dynamic,
+    linear_dynamic_fp16,
+    linear_relu_dynamic,
+    linear_relu_dynamic_fp16,
+)
 from qemu.ops.elementwise import (
     add,
     add_relu,
@@ -86,6 +92,14 @@ from qemu.ops.pool import (
     max_pool1d,
     max_pool2d,
 )
+from qemu.ops.rnn import (
+    gru,
+    gru_cell,
+    lstm,
+    lstm_cell,
+    rnn_relu_cell,
+    rnn_tanh_cell,
+)
 from qemu.quantize import (
     dequantize,
     quantize_per_channel,
@@ -138,6 +152,8 @@ __all__ = [
     "embedding_byte",
     "gelu",
     "group_norm",
+    "gru",
+    "gru_cell",
     "hardsigmoid",
     "hardswish",
     "hardtanh",
@@ -145,7 +161,13 @@ __all__ = [
     "layer_norm",
     "leaky_relu",
     "linear",
+    "linear_dynamic",
+    "linear_dynamic_fp16",
     "linear_relu",
+    "linear_relu_dynamic",
+    "linear_relu_dynamic_fp16",
+    "lstm",
+    "lstm_cell",
     "matmul",
     "max_pool1d",
     "max_pool2d",
@@ -159,6 +181,8 @@ __all__ = [
     "quantize_per_tensor_dynamic",
     "relu",
     "relu6",
+    "rnn_relu_cell",
+    "rnn_tanh_cell",
     "sigmoid",
     "softmax",
     "tanh",

@@ -46,9 +46,7 @@ def test_unknown_quantized_module_is_named(prepared):
 
     model = convert(prepared)
     model.extra = torch.nn.Sequential(Mystery(0.1, 0, torch.quint8))
-    with pytest.raises(
-        EmulationError, match=r"cannot emulate module 'extra.0' of type .*Mystery"
-    ):
+    with pytest.raises(EmulationError, match=r"cannot emulate module 'extra.0' of type .*Mystery"):
         qemu.emulate(model)
 
 

@@ -13,6 +13,7 @@ def numba_map():
 
     def make(f):
         if f not in cache:
+
             @njit
             def loop(x):
                 out = np.empty_like(x)

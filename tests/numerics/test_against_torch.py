@@ -35,8 +35,11 @@ def _one_thread():
 @pytest.mark.parametrize("width", [16, 8])
 @pytest.mark.parametrize(
     "name, model, bounds",
-    [("exp", sleef.expf_u10, (-105, 101)), ("expm1", sleef.expm1f_u10, (-17, 89)),
-     ("tanh", sleef.tanhf_u10, (-9, 9))],
+    [
+        ("exp", sleef.expf_u10, (-105, 101)),
+        ("expm1", sleef.expm1f_u10, (-17, 89)),
+        ("tanh", sleef.tanhf_u10, (-9, 9)),
+    ],
 )
 def test_sleef_models_match_libtorch(name, model, bounds, width):
     x = sample(N, *bounds, seed=width)
@@ -72,8 +75,11 @@ def _host_is_modelled() -> bool:
 @pytest.mark.skipif(not _host_is_modelled(), reason="models glibc 2.36 on an FMA+AVX2 host")
 @pytest.mark.parametrize(
     "name, model, bounds",
-    [("expf", libm.expf, (-105, 89)), ("expm1f", libm.expm1f, (-20, 89)),
-     ("tanhf", libm.tanhf, (-10, 10))],
+    [
+        ("expf", libm.expf, (-105, 89)),
+        ("expm1f", libm.expm1f, (-20, 89)),
+        ("tanhf", libm.tanhf, (-10, 10)),
+    ],
 )
 def test_glibc_models_match_host_libm(name, model, bounds):
     x = sample(N, *bounds, seed=5)
@@ -84,8 +90,12 @@ def test_glibc_models_match_host_libm(name, model, bounds):
 def test_glibc_double_erf_matches_host_libm():
     rng = np.random.default_rng(13)
     n = 30_000  # the NumPy double erf costs ~14 emulated FMAs per element
-    x = np.concatenate([sample(n, -9, 9, seed=14).astype(np.float64) * 0.70710678118654752440,
-                        rng.uniform(-7, 7, n)])
+    x = np.concatenate(
+        [
+            sample(n, -9, 9, seed=14).astype(np.float64) * 0.70710678118654752440,
+            rng.uniform(-7, 7, n),
+        ]
+    )
     got = libm.erf(x)
     want = native_oracles.libm("erf", double=True)(x)
     assert (got.view(np.uint64) == want.view(np.uint64)).all()
@@ -107,7 +117,9 @@ def test_quantized_gelu_scalar_tail():
             got = torch.nn.functional.gelu(qx).int_repr().numpy()
             x = np.float32(scale) * (c - zp).astype(np.float32)
             y = aten_float.aten_qgelu_scalar_dy(x)
-            q = np.rint((y * (np.float32(1.0) / np.float32(scale))).astype(np.float32) + np.float32(zp))
+            q = np.rint(
+                (y * (np.float32(1.0) / np.float32(scale))).astype(np.float32) + np.float32(zp)
+            )
             assert (np.clip(q, -128, 127).astype(np.int8) == got).all()
 
 

@@ -37,8 +37,10 @@ MODELS = {
     "glibc_expf": (libm.expf, T.glibc_expf),
     "glibc_expm1f": (libm.expm1f, T.glibc_expm1f),
     "glibc_tanhf": (libm.tanhf, T.glibc_tanhf),
-    "sigmoid_vector": (lambda x: aten_float.aten_sigmoid_contiguous(x[: x.size - x.size % 32]),
-                       T.aten_sigmoid_vector_lane),  # the NumPy model covers whole steps only
+    "sigmoid_vector": (
+        lambda x: aten_float.aten_sigmoid_contiguous(x[: x.size - x.size % 32]),
+        T.aten_sigmoid_vector_lane,
+    ),  # the NumPy model covers whole steps only
     "sigmoid_scalar": (_sigmoid_scalar, T.aten_sigmoid_scalar_lane),
     "mkl_tanh": (mkl.vml_tanh, T.mkl_vml_tanh),
 }

@@ -52,8 +52,13 @@ def test_glibc_erf_and_qgelu_tail(numba_map):
     """Double erf on the arguments qgelu's scalar tail produces, plus random doubles."""
     rng = np.random.default_rng(11)
     x32 = sample(30_000, -9, 9, seed=12)  # the NumPy double erf costs ~14 emulated FMAs
-    x64 = np.concatenate([x32.astype(np.float64) * 0.70710678118654752440,
-                          rng.uniform(-7, 7, 30_000), rng.standard_normal(30_000) * 1e-5])
+    x64 = np.concatenate(
+        [
+            x32.astype(np.float64) * 0.70710678118654752440,
+            rng.uniform(-7, 7, 30_000),
+            rng.standard_normal(30_000) * 1e-5,
+        ]
+    )
     got = libm.erf(x64)
     assert (got.view(np.uint64) == numba_map(T.glibc_erf)(x64).view(np.uint64)).all()
     dy = aten_float.aten_qgelu_scalar_dy(x32)
