@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from samples import same_bits, sample
+from numerics.samples import same_bits, sample
 
 torch = pytest.importorskip("torch")
-import native_oracles  # noqa: E402  (imports torch's library, so after the skip)
+from numerics import native_oracles  # noqa: E402  (imports torch's library, so after the skip)
 
 from qemu.numerics import aten_float, libm, mkl, sleef  # noqa: E402
 

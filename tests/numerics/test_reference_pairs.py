@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from numerics.samples import same_bits
 from qemu.backends.numba import transcendental as T
-from samples import same_bits
 
 from qemu.numerics import aten_float, libm, mkl, sleef
 

@@ -4,8 +4,8 @@ import zlib
 
 import numpy as np
 import pytest
+from numerics.samples import same_bits, sample
 from qemu.backends.numba import transcendental as T
-from samples import same_bits, sample
 
 from qemu.numerics import aten_float, libm, mkl, sleef
 
