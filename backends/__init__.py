@@ -62,4 +62,4 @@ def load(name: str) -> None:
     reason = unavailable_reason(name)
     if reason is not None:
         raise BackendUnavailable(reason)
-    importlib.import_module(f"qemu.backends.{name}")
+    importlib.import_module(f"qemu.backends.{name}_backend")

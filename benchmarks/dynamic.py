@@ -67,7 +67,7 @@ def _linear_rows(torch, rng, repeats):
 
 
 def _lstm_rows(torch, rng, repeats):
-    from qemu.backends.torch.rnn import cells_from_module
+    from qemu.backends.torch_backend.rnn import cells_from_module
 
     inputs, hidden, steps, batch = 128, 256, 50, 8
     x = rng.normal(0, 1, (steps, batch, inputs)).astype(np.float32)

@@ -79,7 +79,7 @@ def call(op: str, *args: Any, engine: object = None, backend: object = None) -> 
     context, chosen_backend = resolve(engine, backend)
     fn = kernel(op, chosen_backend)
     if chosen_backend == "torch":
-        from qemu.backends.torch import runner
+        from qemu.backends.torch_backend import runner
 
         return runner.execute(op, context, args)
     return fn(context, *args)

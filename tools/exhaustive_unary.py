@@ -83,7 +83,7 @@ def _setup(check: str, impl: str):
 
     torch.set_num_threads(1)
     if impl == "numba":
-        from qemu.backends.numba import transcendental as T
+        from qemu.backends.numba_backend import transcendental as T
 
         m = {
             "sleef_exp": T.sleef_expf_u10,

@@ -89,7 +89,7 @@ def test_nan_bits_follow_the_kernel():
 
 @pytest.mark.parametrize("isa", ["avx512", "avx2"])
 def test_numba_equals_reference(isa):
-    from qemu.backends.numba.fp16gemm import gemm_fp16 as numba_gemm
+    from qemu.backends.numba_backend.fp16gemm import gemm_fp16 as numba_gemm
 
     pytest.importorskip("numba")
     rng = case_rng("fp16gemm", "numba", isa)

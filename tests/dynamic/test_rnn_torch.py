@@ -20,7 +20,7 @@ from qemu.testing import assert_bitexact, cases
 
 torch = pytest.importorskip("torch")
 nnqd = pytest.importorskip("torch.ao.nn.quantized.dynamic")
-from qemu.backends.torch.rnn import cells_from_module  # noqa: E402
+from qemu.backends.torch_backend.rnn import cells_from_module  # noqa: E402
 
 ENGINES = qemu.engines.names()
 EMULATORS = ("numpy", "numba")

@@ -22,7 +22,7 @@ from qemu.ops.common import layout
 from qemu.testing import assert_bitexact, cases, seeded_rng
 
 torch = pytest.importorskip("torch")
-from qemu.backends.torch.elementwise import torch_tensor  # noqa: E402
+from qemu.backends.torch_backend.elementwise import torch_tensor  # noqa: E402
 
 
 def _input(rng, dtypes=QTYPES):

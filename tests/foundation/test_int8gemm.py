@@ -11,7 +11,7 @@ from qemu.numerics.int8gemm import (
 )
 from qemu.testing import assert_bitexact, cases, seeded_rng
 
-numba_gemm = pytest.importorskip("qemu.backends.numba.int8gemm")
+numba_gemm = pytest.importorskip("qemu.backends.numba_backend.int8gemm")
 
 
 def test_pairs_saturate_to_int16():

@@ -18,7 +18,7 @@ from qemu.numerics import (
 )
 from qemu.testing import assert_bitexact, cases, seeded_rng
 
-numba_primitives = pytest.importorskip("qemu.backends.numba.primitives")
+numba_primitives = pytest.importorskip("qemu.backends.numba_backend.primitives")
 from numba import njit  # noqa: E402
 
 

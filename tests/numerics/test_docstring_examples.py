@@ -4,7 +4,7 @@ import doctest
 
 import numpy as np
 import pytest
-from qemu.backends.numba import transcendental
+from qemu.backends.numba_backend import transcendental
 
 from qemu.numerics import aten_float, float64, libm, mkl, sleef
 

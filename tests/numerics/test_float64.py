@@ -2,7 +2,7 @@
 
 import numpy as np
 from numba import njit
-from qemu.backends.numba.primitives import fma
+from qemu.backends.numba_backend.primitives import fma
 
 from qemu.numerics.float64 import fma_f64
 

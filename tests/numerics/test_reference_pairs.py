@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numerics.samples import same_bits
-from qemu.backends.numba import transcendental as T
+from qemu.backends.numba_backend import transcendental as T
 
 from qemu.numerics import aten_float, libm, mkl, sleef
 

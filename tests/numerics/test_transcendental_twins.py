@@ -5,7 +5,7 @@ import zlib
 import numpy as np
 import pytest
 from numerics.samples import same_bits, sample
-from qemu.backends.numba import transcendental as T
+from qemu.backends.numba_backend import transcendental as T
 
 from qemu.numerics import aten_float, libm, mkl, sleef
 

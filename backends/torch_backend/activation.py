@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from qemu.backends.torch.elementwise import torch_tensor
+from qemu.backends.torch_backend.elementwise import torch_tensor
 
 from qemu.dispatch import Context, register
 from qemu.dtypes import QUINT8

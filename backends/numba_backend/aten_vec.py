@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from qemu.backends.numba.primitives import INT32_MIN, cvt_f32_to_i32, fmaf, lrintf
+from qemu.backends.numba_backend.primitives import INT32_MIN, cvt_f32_to_i32, fmaf, lrintf
 
 # QuantizeAvx2 / FBGEMM clamp the product from above with the largest float32 below
 # 2**31 before cvtps2dq; NaN becomes this value too (minps returns its 2nd operand).

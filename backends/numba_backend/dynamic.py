@@ -3,8 +3,8 @@ elementwise steps are the reference's own functions (they are exact in NumPy).""
 
 from __future__ import annotations
 
-from qemu.backends.numba.fp16gemm import gemm_fp16
-from qemu.backends.numba.linear import accumulators
+from qemu.backends.numba_backend.fp16gemm import gemm_fp16
+from qemu.backends.numba_backend.linear import accumulators
 
 from qemu.dispatch import register
 from qemu.numerics.aten_elementwise import relu

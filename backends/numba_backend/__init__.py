@@ -4,7 +4,7 @@ operations and are held bit-equal to the NumPy reference by the tests.
 Importing this package registers every numba kernel.
 """
 
-from qemu.backends.numba import (  # noqa: F401
+from qemu.backends.numba_backend import (  # noqa: F401
     activation,
     conv,
     dynamic,

@@ -5,7 +5,7 @@ sums and the requantization in compiled loops."""
 from __future__ import annotations
 
 import numpy as np
-from qemu.backends.numba import int8gemm, requantize
+from qemu.backends.numba_backend import int8gemm, requantize
 
 from qemu.dispatch import Context, register
 from qemu.numerics.requantize import (

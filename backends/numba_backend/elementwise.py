@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from qemu.backends.numba.aten_vec import (
+from qemu.backends.numba_backend.aten_vec import (
     dequantize_val,
     dequantize_vec3,
     indefinite_code,

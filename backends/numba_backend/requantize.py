@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
-from qemu.backends.numba.primitives import cvt_f32_to_i32, fmaf
+from qemu.backends.numba_backend.primitives import cvt_f32_to_i32, fmaf
 
 PARALLEL_ELEMENTS = 1 << 16
 

@@ -14,7 +14,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
-from qemu.backends.numba.primitives import fmaf, x86_nan2
+from qemu.backends.numba_backend.primitives import fmaf, x86_nan2
 
 from qemu import dispatch
 from qemu.dispatch import Context, register

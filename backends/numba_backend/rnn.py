@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from qemu.backends.numba.fp16gemm import gemm_fp16_packed, pack_weights
-from qemu.backends.numba.linear import accumulators
-from qemu.backends.numba.transcendental import aten_sigmoid_run, mkl_vml_tanh
+from qemu.backends.numba_backend.fp16gemm import gemm_fp16_packed, pack_weights
+from qemu.backends.numba_backend.linear import accumulators
+from qemu.backends.numba_backend.transcendental import aten_sigmoid_run, mkl_vml_tanh
 
 from qemu.dispatch import register
 from qemu.numerics.aten_float import VECTOR_STEP

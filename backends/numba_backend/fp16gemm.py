@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
-from qemu.backends.numba.primitives import fmaf
+from qemu.backends.numba_backend.primitives import fmaf
 
 from qemu.numerics.fp16gemm import BLOCK_COLUMNS, BLOCK_K, accumulator_counts, check_isa
 

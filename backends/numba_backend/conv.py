@@ -1,6 +1,6 @@
 """Static int8 convolutions on numba: :func:`qemu.ops.conv.run_conv` with fbgemm's
 depthwise kernel (tap pairs in saturating int16, on every host) compiled from the
-padded activations, and the compute steps of :mod:`qemu.backends.numba.linear`."""
+padded activations, and the compute steps of :mod:`qemu.backends.numba_backend.linear`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import itertools
 
 import numpy as np
 from numba import njit, prange
-from qemu.backends.numba.int8gemm import PARALLEL_WORK
-from qemu.backends.numba.linear import NUMBA_STEPS
+from qemu.backends.numba_backend.int8gemm import PARALLEL_WORK
+from qemu.backends.numba_backend.linear import NUMBA_STEPS
 
 from qemu.dispatch import Context, register
 from qemu.numerics.float32 import wrap_i32

@@ -4,7 +4,7 @@ Importing this package registers every torch kernel; see :mod:`.runner` for how 
 engine that this host does not run natively is reached.
 """
 
-from qemu.backends.torch import (  # noqa: F401
+from qemu.backends.torch_backend import (  # noqa: F401
     activation,
     batch,
     conv,

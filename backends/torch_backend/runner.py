@@ -92,7 +92,7 @@ def _worker(engine: engines.Engine) -> subprocess.Popen:
     if worker is None or worker.poll() is not None:
         env = dict(os.environ, **engine.reproduce_env)
         worker = subprocess.Popen(
-            [sys.executable, "-m", "qemu.backends.torch.runner"],
+            [sys.executable, "-m", "qemu.backends.torch_backend.runner"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -159,6 +159,6 @@ def _serve() -> None:
 
 
 if __name__ == "__main__":
-    import qemu.backends.torch  # noqa: F401  (registers the torch kernels)
+    import qemu.backends.torch_backend  # noqa: F401  (registers the torch kernels)
 
     _serve()

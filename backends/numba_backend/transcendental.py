@@ -15,7 +15,7 @@ from x86's fixed rules.
 
 Examples
 --------
->>> from qemu.backends.numba.transcendental import sleef_expf_u10, mkl_vml_tanh
+>>> from qemu.backends.numba_backend.transcendental import sleef_expf_u10, mkl_vml_tanh
 >>> float(sleef_expf_u10(np.float32(1.0))), float(mkl_vml_tanh(np.float32(0.5)))
 (2.7182817459106445, 0.46211716532707214)
 """
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from qemu.backends.numba.primitives import (
+from qemu.backends.numba_backend.primitives import (
     cvt_f32_to_i32,
     f32_bits,
     f32_from_bits,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from qemu.backends.torch.linear import torch_bias
+from qemu.backends.torch_backend.linear import torch_bias
 
 from qemu import engines
 from qemu.dispatch import BackendUnavailable, Context, register

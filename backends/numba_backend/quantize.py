@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from qemu.backends.numba.primitives import INT32_MIN, cvt_f32_to_i32, fmaf, lrintf
+from qemu.backends.numba_backend.primitives import INT32_MIN, cvt_f32_to_i32, fmaf, lrintf
 
 from qemu.dispatch import Context, register
 from qemu.dtypes import (

@@ -1,20 +1,20 @@
 """Numba kernels of :mod:`qemu.ops.activation`: one dequantize / op / quantize loop
 with the op chosen by a code, following each ATen kernel's vector and scalar lambdas
 (the vector/scalar split comes from :mod:`qemu.numerics.aten_loops`; the float
-transcendentals are the numba twins in :mod:`qemu.backends.numba.transcendental`)."""
+transcendentals are the numba twins in :mod:`qemu.backends.numba_backend.transcendental`)."""
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from qemu.backends.numba.aten_vec import (
+from qemu.backends.numba_backend.aten_vec import (
     dequantize_val,
     dequantize_vec3,
     indefinite_code,
     premultiplied_zero_point,
     quantize_by_lane,
 )
-from qemu.backends.numba.transcendental import (
+from qemu.backends.numba_backend.transcendental import (
     aten_erf_vec,
     aten_qgelu_scalar_dy,
     glibc_expf,
