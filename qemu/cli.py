@@ -115,7 +115,9 @@ def _diff(args: argparse.Namespace) -> int:
         print(f"qemu diff: {error}", file=sys.stderr)
         return 2
     baseline = f"{pairs[0][0]}/{pairs[0][1]}"
-    print(f"{args.op}: {args.cases} cases, each pair against {baseline}")
+    refused = results[0].baseline_refused if results else 0
+    refusals = f" ({refused} refused by the baseline, left out)" if refused else ""
+    print(f"{args.op}: {args.cases} cases{refusals}, each pair against {baseline}")
     header = (
         f"{'engine/backend':<28} {'equal cases':>11} {'mismatching elements':>22} {'max diff':>9}"
     )
