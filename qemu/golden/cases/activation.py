@@ -100,6 +100,8 @@ def _softmax_cases(rng: np.random.Generator, engine: Engine) -> Iterable[CaseArg
     yield [x, 0, 0.01, 255], {}
     yield [QTensor.per_tensor(np.full((2, 40), 200), 0.1, 10, "quint8"), -1, 2.0**-8, 0], {}
     yield [draws.qtensor(rng, (), QUINT8), 0, 2.0**-8, 0], {}
+    yield [draws.qtensor(rng, (0, 3), QUINT8), 1, 2.0**-8, 0], {}
+    yield [draws.qtensor(rng, (1,), QINT8), 0, 1e-6, 127], {}
     for _ in range(2 * RANDOM_CASES):
         dtype = draws.dtype(rng)
         shape = draws.shape(rng, _SOFTMAX_SHAPES)

@@ -256,6 +256,10 @@ def _conv_cases(rng: np.random.Generator, engine: Engine, op: str) -> Iterable[C
     # Saturating pairs on a plain geometry; a 1x1 problem; an empty batch.
     plain = (2, 4, 4, 1, (2,) * dims, one, zero, one, zero, (3,) * dims)
     yield _conv_arguments(rng, engine, dims, transposed, plain, True), {}
+    # Extreme output scales with the zero point at either end; a power-of-two scale (ties).
+    for scale, zero_point in [(1e-6, 255), (1e4, 0), (2.0**-3, 0)]:
+        arguments = _conv_arguments(rng, engine, dims, transposed, plain, False)
+        yield [*arguments[:-2], scale, zero_point], {}
     tiny = (1, 1, 1, 1, one, one, zero, one, zero, one)
     yield _conv_arguments(rng, engine, dims, transposed, tiny, False), {}
     empty = (0, 2, 2, 1, one, one, zero, one, zero, (2,) * dims)
