@@ -46,6 +46,21 @@ def _count(table: dict[str, dict[str, object]], key: str, error: Exception) -> N
     record["cases"] = int(record["cases"]) + 1
 
 
+def _drawn(op: str, engine: engines.Engine, rng: np.random.Generator):
+    """The cases of ``op``'s generator; a failing generator is named in the error."""
+    cases = iter(GENERATORS[op](rng, engine))
+    while True:
+        try:
+            item = next(cases)
+        except StopIteration:
+            return
+        except Exception as error:
+            raise RuntimeError(
+                f"the {op} case generator failed on {engine.name}: {error}"
+            ) from error
+        yield item
+
+
 def default_source() -> str:
     return "torch" if backends.unavailable_reason("torch") is None else "numpy"
 
@@ -102,7 +117,7 @@ def generate(
         rng = np.random.default_rng([seed, zlib.crc32(op.encode())])
         entry = getattr(ops, op)
         # A case keeps its generator index as id on every engine, holes where left out.
-        for index, item in enumerate(GENERATORS[op](rng, engine)):
+        for index, item in enumerate(_drawn(op, engine, rng)):
             args, kwargs, threads = (*item, 1) if len(item) == 2 else item
             try:
                 with qemu.use(threads=threads):

@@ -20,7 +20,7 @@ ACTIVATIONS = ("relu", "relu6", "hardtanh", "clamp", "leaky_relu", "threshold", 
 RANDOM_CASES = 10
 
 
-def _bound(rng, x):
+def draw_bound(rng, x):
     """A float bound on a code, between codes, or far outside the range."""
     kind = rng.integers(3)
     if kind == 0:
@@ -35,29 +35,33 @@ def _arguments(op, rng, x):
     if op in ("relu", "relu6", "hardsigmoid", "tanh"):
         return []
     if op == "sigmoid":  # torch.sigmoid, or quantized::sigmoid with output qparams
-        return [] if rng.random() < 0.5 else [draws.scale(rng), draws.zero_point(rng, x.dtype)]
+        return (
+            []
+            if rng.random() < 0.5
+            else [draws.draw_scale(rng), draws.draw_zero_point(rng, x.dtype)]
+        )
     if op in ("elu", "celu"):
         alpha = float(rng.choice([1.0, 0.5, 2.0, rng.normal()]))
-        return [draws.scale(rng), draws.zero_point(rng, x.dtype), alpha or 1.0]
+        return [draws.draw_scale(rng), draws.draw_zero_point(rng, x.dtype), alpha or 1.0]
     if op == "gelu":
         return ["none"] if rng.random() < 0.7 else ["tanh"]
     if op == "hardtanh":
-        low, high = sorted([_bound(rng, x), _bound(rng, x)])
+        low, high = sorted([draw_bound(rng, x), draw_bound(rng, x)])
         return [low, high]
     if op == "clamp":
-        low, high = _bound(rng, x), _bound(rng, x)
+        low, high = draw_bound(rng, x), draw_bound(rng, x)
         choice = rng.integers(3)
         return [low, None] if choice == 0 else [None, high] if choice == 1 else [low, high]
     if op == "leaky_relu":
         slope = float(rng.choice([0.01, 0.1, 0.2, -0.5, 1.5, rng.normal()]))
         if rng.random() < 0.3:
             return [slope]
-        return [slope, draws.scale(rng), draws.zero_point(rng, x.dtype)]
+        return [slope, draws.draw_scale(rng), draws.draw_zero_point(rng, x.dtype)]
     if op == "threshold":
-        return [_bound(rng, x), _bound(rng, x)]
+        return [draw_bound(rng, x), draw_bound(rng, x)]
     if op == "hardswish":
-        scale = draws.scale(rng) if rng.random() < 0.7 else x.q_scale()
-        return [scale, draws.zero_point(rng, x.dtype)]
+        scale = draws.draw_scale(rng) if rng.random() < 0.7 else x.q_scale()
+        return [scale, draws.draw_zero_point(rng, x.dtype)]
     raise ValueError(f"op: no activation arguments for {op!r}")
 
 
@@ -70,12 +74,12 @@ def _activation_cases(rng: np.random.Generator, engine: Engine, op: str) -> Iter
     x = QTensor.per_tensor(every_code - 128, 1e-5, -128, "qint8")
     yield [x, *_arguments(op, rng, x)], {}
     for shape in [(0,), (1,)]:
-        x = draws.qtensor(rng, shape, QINT8)
+        x = draws.draw_qtensor(rng, shape, QINT8)
         yield [x, *_arguments(op, rng, x)], {}
     for _ in range(RANDOM_CASES):
-        shape = draws.shape(rng)
-        x = draws.qtensor(rng, shape, draws.dtype(rng))
-        yield [x, *_arguments(op, rng, x)], {"memory_format": draws.layout(rng, len(shape))}
+        shape = draws.draw_small_shape(rng)
+        x = draws.draw_qtensor(rng, shape, draws.draw_dtype(rng))
+        yield [x, *_arguments(op, rng, x)], {"memory_format": draws.draw_layout(rng, len(shape))}
 
 
 _SOFTMAX_SHAPES = [
@@ -99,16 +103,16 @@ def _softmax_cases(rng: np.random.Generator, engine: Engine) -> Iterable[CaseArg
     yield [x, 1, 2.0**-8, 0], {}
     yield [x, 0, 0.01, 255], {}
     yield [QTensor.per_tensor(np.full((2, 40), 200), 0.1, 10, "quint8"), -1, 2.0**-8, 0], {}
-    yield [draws.qtensor(rng, (), QUINT8), 0, 2.0**-8, 0], {}
-    yield [draws.qtensor(rng, (0, 3), QUINT8), 1, 2.0**-8, 0], {}
-    yield [draws.qtensor(rng, (1,), QINT8), 0, 1e-6, 127], {}
+    yield [draws.draw_qtensor(rng, (), QUINT8), 0, 2.0**-8, 0], {}
+    yield [draws.draw_qtensor(rng, (0, 3), QUINT8), 1, 2.0**-8, 0], {}
+    yield [draws.draw_qtensor(rng, (1,), QINT8), 0, 1e-6, 127], {}
     for _ in range(2 * RANDOM_CASES):
-        dtype = draws.dtype(rng)
-        shape = draws.shape(rng, _SOFTMAX_SHAPES)
-        x = draws.qtensor(rng, shape, dtype)
+        dtype = draws.draw_dtype(rng)
+        shape = draws.draw_small_shape(rng, _SOFTMAX_SHAPES)
+        x = draws.draw_qtensor(rng, shape, dtype)
         dim = int(rng.integers(-len(shape), len(shape)))
         if rng.random() < 0.5:
             scale, zero_point = 2.0**-8, 0 if dtype != QINT8 else int(rng.integers(-128, 1))
         else:
-            scale, zero_point = draws.scale(rng), draws.zero_point(rng, dtype)
-        yield [x, dim, scale, zero_point], {"memory_format": draws.layout(rng, len(shape))}
+            scale, zero_point = draws.draw_scale(rng), draws.draw_zero_point(rng, dtype)
+        yield [x, dim, scale, zero_point], {"memory_format": draws.draw_layout(rng, len(shape))}

@@ -19,7 +19,7 @@ SPECIAL_FLOATS = np.array(
 )  # fmt: skip
 
 
-def scale(rng: np.random.Generator) -> float:
+def draw_scale(rng: np.random.Generator) -> float:
     """Half powers of two (exact .5 ties reachable), mostly ordinary, sometimes extreme."""
     kind = rng.integers(10)
     if kind < 5:
@@ -29,7 +29,7 @@ def scale(rng: np.random.Generator) -> float:
     return float(10.0 ** rng.uniform(-8, 6))
 
 
-def zero_point(rng: np.random.Generator, dtype: QDType) -> int:
+def draw_zero_point(rng: np.random.Generator, dtype: QDType) -> int:
     """One in three at an end of the range."""
     kind = rng.integers(6)
     if kind == 0:
@@ -41,46 +41,50 @@ def zero_point(rng: np.random.Generator, dtype: QDType) -> int:
     return int(rng.integers(dtype.qmin, dtype.qmax + 1))
 
 
-def codes(rng: np.random.Generator, shape: tuple[int, ...], dtype: QDType, zero: int) -> np.ndarray:
+def draw_codes(
+    rng: np.random.Generator, shape: tuple[int, ...], dtype: QDType, zero_point: int
+) -> np.ndarray:
     """Codes over the whole range, a fifth of them at or next to the zero point."""
     if dtype == QINT32:
         span = [2**8, 2**20, 2**31][rng.integers(3)]
         return rng.integers(max(-(2**31), -span), min(2**31, span), shape, dtype=np.int64)
     drawn = rng.integers(dtype.qmin, dtype.qmax + 1, shape, dtype=np.int64)
     near = rng.random(shape) < 0.2
-    drawn[near] = np.clip(zero + rng.integers(-3, 4, int(near.sum())), dtype.qmin, dtype.qmax)
+    drawn[near] = np.clip(zero_point + rng.integers(-3, 4, int(near.sum())), dtype.qmin, dtype.qmax)
     return drawn
 
 
-def qtensor(
+def draw_qtensor(
     rng: np.random.Generator,
     shape: tuple[int, ...],
     dtype: QDType,
-    scale_: float | None = None,
-    zero_point_: int | None = None,
+    scale: float | None = None,
+    zero_point: int | None = None,
 ) -> QTensor:
     """A per-tensor QTensor of random codes (qparams drawn unless given)."""
-    chosen_scale = scale(rng) if scale_ is None else scale_
-    chosen_zero = zero_point(rng, dtype) if zero_point_ is None else zero_point_
-    return QTensor.per_tensor(
-        codes(rng, shape, dtype, chosen_zero), chosen_scale, chosen_zero, dtype
-    )
+    scale = draw_scale(rng) if scale is None else scale
+    zero_point = draw_zero_point(rng, dtype) if zero_point is None else zero_point
+    return QTensor.per_tensor(draw_codes(rng, shape, dtype, zero_point), scale, zero_point, dtype)
 
 
-def dtype(rng: np.random.Generator, choices: tuple[QDType, ...] = QTYPES) -> QDType:
-    return choices[rng.integers(len(choices))]
+def draw_dtype(rng: np.random.Generator, dtypes: tuple[QDType, ...] = QTYPES) -> QDType:
+    """One of ``dtypes``."""
+    return dtypes[rng.integers(len(dtypes))]
 
 
 SMALL_SHAPES = [(0,), (1,), (5,), (17,), (64,), (65,), (3, 11), (2, 0, 3), (2, 1, 9),
                 (2, 3, 4, 5), (1, 8, 3, 3), (2, 3, 2, 2, 3)]  # fmt: skip
 
 
-def shape(rng: np.random.Generator, shapes: list[tuple[int, ...]] | None = None) -> tuple:
+def draw_small_shape(
+    rng: np.random.Generator, shapes: list[tuple[int, ...]] | None = None
+) -> tuple:
+    """One of ``shapes`` (default :data:`SMALL_SHAPES`: empty to 5-D, all small)."""
     pool = SMALL_SHAPES if shapes is None else shapes
     return tuple(pool[rng.integers(len(pool))])
 
 
-def layout(rng: np.random.Generator, ndim: int) -> object:
+def draw_layout(rng: np.random.Generator, ndim: int) -> object:
     """A memory format: contiguous, channels-last, or a permutation of the dimensions."""
     kind = rng.integers(4)
     if kind == 0 and ndim == 4:
@@ -92,7 +96,9 @@ def layout(rng: np.random.Generator, ndim: int) -> object:
     return "contiguous"
 
 
-def floats(rng: np.random.Generator, shape: tuple[int, ...], specials: bool = False) -> np.ndarray:
+def draw_floats(
+    rng: np.random.Generator, shape: tuple[int, ...], specials: bool = False
+) -> np.ndarray:
     """float32 values of a random magnitude: normal, uniform, all positive, or a few
     distinct multiples (exact ties); some signed zeros; specials if asked."""
     magnitude = float(10.0 ** rng.uniform(-3, 3))

@@ -25,7 +25,7 @@ RANDOM_CASES = 8
 
 
 def _int8_weight(rng, n, k, per_channel):
-    w = draws.floats(rng, (n, k))
+    w = draws.draw_floats(rng, (n, k))
     nonzero_points = rng.random() < 0.3
     if per_channel:
         scales = np.abs(w).max(axis=1) / 127 + float(10.0 ** rng.uniform(-6, -2))
@@ -57,18 +57,18 @@ def _linear_dynamic_cases(
     yield [np.zeros((0, 4), np.float32), _int8_weight(rng, 2, 4, False), None, True], {}
     yield (
         [
-            draws.floats(rng, (2, 3, 6)),
+            draws.draw_floats(rng, (2, 3, 6)),
             _int8_weight(rng, 5, 6, True),
-            draws.floats(rng, (5,)),
+            draws.draw_floats(rng, (5,)),
             True,
         ],
         {},
     )
     for _ in range(RANDOM_CASES):
         m, k, n = _shape(rng)
-        bias = draws.floats(rng, (n,)) if rng.random() < 0.75 else None
+        bias = draws.draw_floats(rng, (n,)) if rng.random() < 0.75 else None
         w = _int8_weight(rng, n, k, rng.random() < 0.5)
-        yield [draws.floats(rng, (m, k)), w, bias, bool(rng.random() < 0.5)], {}
+        yield [draws.draw_floats(rng, (m, k)), w, bias, bool(rng.random() < 0.5)], {}
 
 
 @generator(*FP16_OPS)
@@ -81,21 +81,28 @@ def _linear_dynamic_fp16_cases(
     w = np.float32([[65504.0, 65520.0, 7e4, 6e-8], [1e-40, -0.0, np.inf, np.nan]])
     yield [np.float32([[1.0, 1.0, 1e-3, 1e4], [0.5, -2.0, 0.0, 1.0]]), w, None], {}
     yield [np.float32([[3.0]]), np.float32([[1.0 / 3.0]]), np.float32([0.1])], {}
-    yield [np.zeros((0, 3), np.float32), draws.floats(rng, (2, 3)), None], {}
+    yield [np.zeros((0, 3), np.float32), draws.draw_floats(rng, (2, 3)), None], {}
     # K past the 512-row block of fbgemm's fp16 GEMM.
-    yield [draws.floats(rng, (2, 530)), draws.floats(rng, (3, 530)), draws.floats(rng, (3,))], {}
     yield (
         [
-            draws.floats(rng, (2, 2, 7), True),
-            draws.floats(rng, (4, 7)),
-            draws.floats(rng, (4,), True),
+            draws.draw_floats(rng, (2, 530)),
+            draws.draw_floats(rng, (3, 530)),
+            draws.draw_floats(rng, (3,)),
+        ],
+        {},
+    )
+    yield (
+        [
+            draws.draw_floats(rng, (2, 2, 7), True),
+            draws.draw_floats(rng, (4, 7)),
+            draws.draw_floats(rng, (4,), True),
         ],
         {},
     )
     for _ in range(RANDOM_CASES):
         m, k, n = _shape(rng)
-        bias = draws.floats(rng, (n,)) if rng.random() < 0.75 else None
-        yield [draws.floats(rng, (m, k)), draws.floats(rng, (n, k)), bias], {}
+        bias = draws.draw_floats(rng, (n,)) if rng.random() < 0.75 else None
+        yield [draws.draw_floats(rng, (m, k)), draws.draw_floats(rng, (n, k)), bias], {}
 
 
 RNN_OPS = ("lstm", "gru", "lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell")
@@ -111,7 +118,8 @@ _GATES = {
 _HIDDEN_SIZES = (1, 2, 5, 15, 16, 17, 33)
 
 
-def _rnn_weight(rng, n, k, int8, per_channel):
+def draw_rnn_weight(rng, n, k, int8, per_channel):
+    """A float32 (n, k) gate weight, quantized to qint8 (symmetric) if ``int8``."""
     w = rng.normal(0, float(rng.choice([0.1, 0.3, 1.0])), (n, k)).astype(np.float32)
     if not int8:
         return w
@@ -122,7 +130,8 @@ def _rnn_weight(rng, n, k, int8, per_channel):
     return quantize_per_tensor(w, float(np.abs(w).max() / 127) + 1e-6, 0, "qint8")
 
 
-def _packed_batch_sizes(rng, steps, batch):
+def packed_batch_sizes(rng, steps, batch):
+    """``batch_sizes`` of a packed sequence of ``batch`` random lengths, the longest ``steps``."""
     lengths = sorted(rng.integers(1, steps + 1, batch).tolist(), reverse=True)
     lengths[0] = steps
     return np.array([sum(length > t for length in lengths) for t in range(steps)], np.int64)
@@ -140,8 +149,8 @@ def _rnn_case(rng, op, int8):
         return rng.normal(0, 0.1, gates * hidden).astype(np.float32) if with_bias else None
 
     def cell(input_size):
-        w_ih = _rnn_weight(rng, gates * hidden, input_size, int8, per_channel)
-        w_hh = _rnn_weight(rng, gates * hidden, hidden, int8, per_channel)
+        w_ih = draw_rnn_weight(rng, gates * hidden, input_size, int8, per_channel)
+        w_hh = draw_rnn_weight(rng, gates * hidden, hidden, int8, per_channel)
         return [w_ih, w_hh, bias(), bias()]
 
     def state(shape):
@@ -158,7 +167,7 @@ def _rnn_case(rng, op, int8):
         packed = rng.random() < 0.4
         batch_first = not packed and rng.random() < 0.3
         if packed:
-            batch_sizes = _packed_batch_sizes(rng, steps, batch)
+            batch_sizes = packed_batch_sizes(rng, steps, batch)
             x = rng.normal(0, magnitude, (int(batch_sizes.sum()), inputs)).astype(np.float32)
         else:
             batch_sizes = None

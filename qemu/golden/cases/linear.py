@@ -26,19 +26,22 @@ CONV_TRANSPOSE_OPS = tuple(f"conv_transpose{d}d" for d in (1, 2, 3))
 RANDOM_CASES = 10
 
 
-def _activation(rng, shape, saturating, zero_point=None):
+def draw_activation(rng, shape, saturating, zero_point=None):
+    """A quint8 activation; ``saturating`` puts its codes at the ends of the range."""
     zero = int(rng.integers(0, 256)) if zero_point is None else zero_point
     if saturating:
         drawn = rng.choice(np.array([0, 255, 255, 254, 1]), shape)
     else:
         drawn = rng.integers(0, 256, shape)
     scale = (
-        float(rng.uniform(0.005, 0.05)) if rng.random() < 0.7 else float(2.0 ** -rng.integers(1, 9))
+        float(rng.uniform(0.005, 0.05)) if rng.random() < 0.9 else float(2.0 ** -rng.integers(1, 9))
     )
     return QTensor.per_tensor(drawn, scale, zero, "quint8")
 
 
-def _weight(rng, shape, axis, per_channel, saturating, symmetric):
+def draw_weight(rng, shape, axis, per_channel, saturating, symmetric):
+    """A qint8 weight, per-tensor or per-channel along ``axis``; ``saturating`` puts its
+    codes at +-127 / -128."""
     if saturating:
         drawn = rng.choice(np.array([-128, 127, -127, 126]), shape)
     else:
@@ -53,7 +56,8 @@ def _weight(rng, shape, axis, per_channel, saturating, symmetric):
     return QTensor.per_tensor(drawn, float(rng.uniform(0.002, 0.02)), point, "qint8")
 
 
-def _bias(rng, channels):
+def draw_bias(rng, channels):
+    """None, an ordinary float32 bias, or one of a wide magnitude."""
     kind = rng.random()
     if kind < 0.3:
         return None
@@ -80,8 +84,8 @@ def _linear_cases(rng: np.random.Generator, engine: Engine, op: str) -> Iterable
             np.where(np.arange(3 * k).reshape(3, k) % 5 == 4, -128, 127), 0.01, 0, "qint8"
         )
         yield [x, w, None, 4.0, 128], {}
-    x = _activation(rng, (4, 33), True, zero_point=255)
-    yield [x, _weight(rng, (5, 33), 0, True, True, False), _bias(rng, 5), 0.25, 0], {}
+    x = draw_activation(rng, (4, 33), True, zero_point=255)
+    yield [x, draw_weight(rng, (5, 33), 0, True, True, False), draw_bias(rng, 5), 0.25, 0], {}
     # Ties, extreme scales, zero points at the ends.
     x = QTensor.per_tensor(rng.integers(0, 256, (3, 7)), 0.5, 0, "quint8")
     w = QTensor.per_tensor(rng.integers(-128, 128, (4, 7)), 0.25, 0, "qint8")
@@ -90,8 +94,8 @@ def _linear_cases(rng: np.random.Generator, engine: Engine, op: str) -> Iterable
     # Empty batch, one element.
     yield (
         [
-            _activation(rng, (0, 5), False),
-            _weight(rng, (3, 5), 0, False, False, True),
+            draw_activation(rng, (0, 5), False),
+            draw_weight(rng, (3, 5), 0, False, False, True),
             None,
             0.1,
             3,
@@ -100,8 +104,8 @@ def _linear_cases(rng: np.random.Generator, engine: Engine, op: str) -> Iterable
     )
     yield (
         [
-            _activation(rng, (1, 1), False),
-            _weight(rng, (1, 1), 0, True, False, True),
+            draw_activation(rng, (1, 1), False),
+            draw_weight(rng, (1, 1), 0, True, False, True),
             np.float32([0.5]),
             0.1,
             3,
@@ -112,12 +116,13 @@ def _linear_cases(rng: np.random.Generator, engine: Engine, op: str) -> Iterable
         saturating = rng.random() < 0.3
         batch = [(int(rng.integers(1, 9)),), (1,), (2, int(rng.integers(1, 4)))][rng.integers(3)]
         k, n = int(rng.integers(1, 70)), int(rng.integers(1, 24))
-        x = _activation(rng, batch + (k,), saturating)
-        w = _weight(rng, (n, k), 0, rng.random() < 0.5, saturating, rng.random() < 0.3)
-        yield [x, w, _bias(rng, n), *_output(rng)], {}
+        x = draw_activation(rng, batch + (k,), saturating)
+        w = draw_weight(rng, (n, k), 0, rng.random() < 0.5, saturating, rng.random() < 0.3)
+        yield [x, w, draw_bias(rng, n), *_output(rng)], {}
 
 
-def _fits(spatial, kernel, stride, padding, dilation, output_padding, transposed):
+def conv_output_fits(spatial, kernel, stride, padding, dilation, output_padding, transposed):
+    """Whether every output size of the (transposed) convolution is at least 1."""
     for s, k, st, p, d, extra in zip(
         spatial, kernel, stride, padding, dilation, output_padding, strict=True
     ):
@@ -224,7 +229,7 @@ def _conv_arguments(rng, engine, dims, transposed, geometry, saturating):
             ConvGeometry(True, stride, padding, (0, 0), dilation, groups), cin, cout, kernel
         )
         batch = 1 if path == "directconv" else batch
-    x = _activation(rng, (batch, cin, *spatial), saturating)
+    x = draw_activation(rng, (batch, cin, *spatial), saturating)
     if transposed:
         w_shape, axis = (cin, cout // groups, *kernel), 1
         # per-channel transposed weights: qnnpack only, with one group
@@ -232,9 +237,9 @@ def _conv_arguments(rng, engine, dims, transposed, geometry, saturating):
     else:
         w_shape, axis = (cout, cin // groups, *kernel), 0
         per_channel = rng.random() < 0.5
-    w = _weight(rng, w_shape, axis, per_channel, saturating, rng.random() < 0.3)
+    w = draw_weight(rng, w_shape, axis, per_channel, saturating, rng.random() < 0.3)
     scale, zero_point = _output(rng)
-    bias = _bias(rng, cout)
+    bias = draw_bias(rng, cout)
     if transposed:
         return [x, w, bias, stride, padding, output_padding, groups, dilation, scale, zero_point]
     reflect = (
@@ -267,6 +272,6 @@ def _conv_cases(rng: np.random.Generator, engine: Engine, op: str) -> Iterable[C
     for _ in range(RANDOM_CASES):
         while True:
             geometry = _geometry(rng, dims, transposed)
-            if _fits(*geometry[-1:], *geometry[4:9], transposed):
+            if conv_output_fits(*geometry[-1:], *geometry[4:9], transposed):
                 break
         yield _conv_arguments(rng, engine, dims, transposed, geometry, rng.random() < 0.3), {}

@@ -123,5 +123,5 @@ def _quantize_per_tensor_dynamic_cases(
             yield [np.float32([2.5]), dtype_name, reduce_range], {}
             yield [np.float32([0.0, -0.0]), dtype_name, reduce_range], {}
             yield [np.float32([-1.0, 2.0**-25, 70000.0, 1e-30]), dtype_name, reduce_range], {}
-            yield [draws.floats(rng, (3, 13)), dtype_name, reduce_range], {}
-            yield [draws.floats(rng, (40,)), dtype_name, reduce_range], {}
+            yield [draws.draw_floats(rng, (3, 13)), dtype_name, reduce_range], {}
+            yield [draws.draw_floats(rng, (40,)), dtype_name, reduce_range], {}
