@@ -1,5 +1,7 @@
 """qemu diff: pairs that agree, pairs that differ, reproducers that rerun."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -124,3 +126,15 @@ def test_diff_runs_for_every_op(op):
 def test_a_baseline_without_cases_is_refused():
     with pytest.raises(ValueError, match="no cases for qnnpack"):
         diff("linear_dynamic_fp16", [("qnnpack", "numpy"), ("fbgemm", "numpy")], count=2)
+
+
+def test_html_report_needs_the_plot_extra(tmp_path, capsys):
+    report = tmp_path / "diff.html"
+    code = main(
+        ["diff", "--op", "linear", "--engines", "fbgemm,fbgemm-avx2", "--cases", "3",
+         "--out", str(tmp_path), "--report", str(report)]
+    )  # fmt: skip
+    if importlib.util.find_spec("matplotlib") is None:
+        assert code == 2 and "pip install 'qemu-quant[plot]'" in capsys.readouterr().err
+    else:
+        assert code == 1 and "<img src='data:image/png;base64," in report.read_text()

@@ -50,7 +50,8 @@ def _arguments(op, rng, x):
         return [low, high]
     if op == "clamp":
         low, high = draw_bound(rng, x), draw_bound(rng, x)
-        choice = rng.integers(3)
+        # Half with both bounds: torch's quantized clamp under qnnpack needs both.
+        choice = rng.integers(4)
         return [low, None] if choice == 0 else [None, high] if choice == 1 else [low, high]
     if op == "leaky_relu":
         slope = float(rng.choice([0.01, 0.1, 0.2, -0.5, 1.5, rng.normal()]))
