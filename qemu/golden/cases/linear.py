@@ -232,12 +232,19 @@ def _conv_arguments(rng, engine, dims, transposed, geometry, saturating):
     x = draw_activation(rng, (batch, cin, *spatial), saturating)
     if transposed:
         w_shape, axis = (cin, cout // groups, *kernel), 1
-        # per-channel transposed weights: qnnpack only, with one group
-        per_channel = rng.random() < 0.5 and engine.is_qnnpack and groups == 1
+        per_channel = rng.random() < 0.5 and groups == 1
+        w = draw_weight(rng, w_shape, axis, False, saturating, rng.random() < 0.3)
+        # Per-channel transposed weights run on qnnpack only (fbgemm refuses them): the
+        # same codes get per-channel scales there, drawn on every engine so that the
+        # other inputs stay the same.
+        scales = rng.uniform(0.002, 0.02, w_shape[axis])
+        if per_channel and engine.is_qnnpack:
+            points = np.full(w_shape[axis], w.q_zero_point(), np.int64)
+            w = QTensor.per_channel(w.codes, scales, points, axis, "qint8")
     else:
         w_shape, axis = (cout, cin // groups, *kernel), 0
         per_channel = rng.random() < 0.5
-    w = draw_weight(rng, w_shape, axis, per_channel, saturating, rng.random() < 0.3)
+        w = draw_weight(rng, w_shape, axis, per_channel, saturating, rng.random() < 0.3)
     scale, zero_point = _output(rng)
     bias = draw_bias(rng, cout)
     if transposed:
