@@ -1,10 +1,8 @@
 """Known mismatches found by the golden vectors (docs/numerics/norm.md, "Known
 mismatches"): layer / group / instance norm on qint32 inputs differ from torch by a
-few LSB on a few percent of cases when the input zero point lies at an end of the
-int32 range (``q - zp`` wraps; the dequantized values and the mean are near 2^31 and
-cancel), and when the output scale is so small that output codes pass ~2^24 (every
-float rounding of the pipeline shows). Zero points within 2^30 with ordinary output
-scales agree; batch norm agrees."""
+few LSB on some cases where the float pipeline cancels: the zero point at an end of
+the int32 range (the dequantized values and the mean are near 2^31), codes clustered
+far from 0 (``S2/N - m*m``), and output scales so small that codes pass ~2^24."""
 
 import numpy as np
 import pytest
@@ -20,15 +18,23 @@ torch = pytest.importorskip("torch")
 CASES = 150
 
 
-def _norm_cases(key: str, zero_point: int, output_scales: tuple[float, float], count: int):
-    """(op, args, kwargs) of random qint32 layer / group / instance norms."""
+def _norm_cases(
+    key: str,
+    zero_point: int,
+    output_scales: tuple[float, float],
+    count: int,
+    centre: int = 0,
+    spread: int = 2**20,
+):
+    """(op, args, kwargs) of random qint32 layer / group / instance norms, codes in
+    ``centre`` +- ``spread``."""
     rng = seeded_rng("norm_qint32", key, zero_point)
     for index in range(count):
         op = ("layer_norm", "group_norm", "instance_norm")[index % 3]
         groups = int(rng.integers(1, 4))
         channels = groups * int(rng.integers(1, 6))
         shape = (1, channels, int(rng.integers(1, 5)), int(rng.integers(1, 5)))
-        codes = rng.integers(-(2**20), 2**20, shape)
+        codes = centre + rng.integers(-spread, spread, shape)
         x = QTensor.per_tensor(codes, float(rng.choice([5.0, 0.0185, 1e-3])), zero_point, QINT32)
         gamma = rng.normal(0, 1, channels).astype(np.float32) if rng.random() < 0.7 else None
         eps = float(rng.choice([0.0, 1e-5, 0.1]))
@@ -60,6 +66,13 @@ def test_qint32_norm_zero_point_at_the_int32_ends(zero_point):
 )
 def test_qint32_norm_tiny_output_scale():
     _check(_norm_cases("tiny", 0, (-8, -6), CASES))
+
+
+@pytest.mark.xfail(
+    strict=True, reason="qint32 norm, codes clustered far from 0 (docs/numerics/norm.md)"
+)
+def test_qint32_norm_clustered_codes():
+    _check(_norm_cases("clustered", 0, (-3, 0), CASES, centre=2**22, spread=2**8))
 
 
 @pytest.mark.parametrize("zero_point", [-(2**30), 0, 2**30])
