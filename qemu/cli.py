@@ -89,6 +89,16 @@ def _golden_generate(args: argparse.Namespace) -> int:
     write(out, golden)
     for name, why in golden.generator["skipped"].items():
         print(f"skipped engine {name}: {why}", file=sys.stderr)
+    for op, why in golden.generator["no_kernel"].items():
+        print(f"no cases for {op}: {why}", file=sys.stderr)
+    for kind in ("unavailable", "refused"):
+        left_out = golden.generator[kind]
+        if left_out:
+            count = sum(int(record["cases"]) for record in left_out.values())
+            print(
+                f"{count} cases {kind} ({', '.join(sorted(left_out))}); see manifest generator.{kind}",
+                file=sys.stderr,
+            )
     print(f"wrote {len(golden.cases)} cases to {out} (source {golden.generator['source']})")
     return 0
 
@@ -105,7 +115,9 @@ def _diff(args: argparse.Namespace) -> int:
         print(f"qemu diff: {error}", file=sys.stderr)
         return 2
     baseline = f"{pairs[0][0]}/{pairs[0][1]}"
-    print(f"{args.op}: {args.cases} cases, each pair against {baseline}")
+    refused = results[0].baseline_refused if results else 0
+    refusals = f" ({refused} refused by the baseline, left out)" if refused else ""
+    print(f"{args.op}: {args.cases} cases{refusals}, each pair against {baseline}")
     header = (
         f"{'engine/backend':<28} {'equal cases':>11} {'mismatching elements':>22} {'max diff':>9}"
     )

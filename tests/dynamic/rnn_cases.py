@@ -9,27 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 import qemu
+from qemu.golden.cases.dynamic import draw_rnn_weight as draw_weight
+from qemu.golden.cases.dynamic import packed_batch_sizes
 
 MODES = ("lstm", "gru", "lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell")
 GATES = {"lstm": 4, "gru": 3, "lstm_cell": 4, "gru_cell": 3, "rnn_tanh_cell": 1, "rnn_relu_cell": 1}
 HIDDEN_SIZES = (1, 2, 5, 15, 16, 17, 31, 32, 33, 40, 64, 70)
-
-
-def draw_weight(rng, n, k, int8, per_channel):
-    w = rng.normal(0, float(rng.choice([0.1, 0.3, 1.0])), (n, k)).astype(np.float32)
-    if not int8:
-        return w
-    if per_channel:
-        return qemu.quantize_per_channel(
-            w, np.abs(w).max(axis=1) / 127 + 1e-4, np.zeros(n, np.int64), 0, "qint8"
-        )
-    return qemu.quantize_per_tensor(w, float(np.abs(w).max() / 127) + 1e-6, 0, "qint8")
-
-
-def packed_batch_sizes(rng, steps, batch):
-    lengths = sorted(rng.integers(1, steps + 1, batch).tolist(), reverse=True)
-    lengths[0] = steps
-    return np.array([sum(length > t for length in lengths) for t in range(steps)], np.int64)
 
 
 def draw_config(rng, mode: str, engine: qemu.engines.Engine):

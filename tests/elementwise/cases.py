@@ -10,7 +10,15 @@ import numpy as np
 
 import qemu
 from qemu import dispatch
-from qemu.dtypes import QINT8, QINT32, QUINT8, QDType
+from qemu.dtypes import QINT8, QINT32, QUINT8
+from qemu.golden.cases.draws import (  # noqa: F401  (shared with the golden vectors)
+    draw_codes,
+    draw_dtype,
+    draw_layout,
+    draw_qtensor,
+    draw_scale,
+    draw_zero_point,
+)
 from qemu.testing import assert_bitexact
 
 ENGINES = qemu.engines.names()
@@ -39,67 +47,12 @@ SMALL_SHAPES = [
 BIG_SHAPES = [(32768,), (32769,), (40000,), (70001,), (3, 25000), (2, 40, 20, 21)]
 
 
-def draw_scale(rng: np.random.Generator) -> float:
-    kind = rng.integers(10)
-    if kind < 5:
-        return float(2.0 ** rng.integers(-8, 4))  # exact ties reachable
-    if kind < 9:
-        return float(np.float32(10.0 ** rng.uniform(-3, 1)))
-    return float(10.0 ** rng.uniform(-8, 6))  # extreme
-
-
-def draw_zero_point(rng: np.random.Generator, dtype: QDType) -> int:
-    kind = rng.integers(6)
-    if kind == 0:
-        return dtype.qmin
-    if kind == 1:
-        return dtype.qmax
-    if dtype == QINT32:
-        return int(rng.integers(-(2**12), 2**12))
-    return int(rng.integers(dtype.qmin, dtype.qmax + 1))
-
-
-def draw_codes(rng: np.random.Generator, shape, dtype: QDType, zero_point: int) -> np.ndarray:
-    if dtype == QINT32:
-        kind = rng.integers(3)
-        span = [2**8, 2**20, 2**31][kind]
-        low, high = max(-(2**31), -span), min(2**31, span)
-        return rng.integers(low, high, shape, dtype=np.int64)
-    codes = rng.integers(dtype.qmin, dtype.qmax + 1, shape, dtype=np.int64)
-    near = rng.random(shape) < 0.2  # many values at and near the zero point
-    codes[near] = np.clip(zero_point + rng.integers(-3, 4, int(near.sum())), dtype.qmin, dtype.qmax)
-    return codes
-
-
-def draw_qtensor(rng, shape, dtype: QDType, scale=None, zero_point=None) -> qemu.QTensor:
-    scale = draw_scale(rng) if scale is None else scale
-    zero_point = draw_zero_point(rng, dtype) if zero_point is None else zero_point
-    return qemu.QTensor.per_tensor(
-        draw_codes(rng, shape, dtype, zero_point), scale, zero_point, dtype
-    )
-
-
 def draw_shape(rng: np.random.Generator, big: float = 0.05, shapes=None, big_shapes=None):
     if rng.random() < big:
         pool = BIG_SHAPES if big_shapes is None else big_shapes
     else:
         pool = SMALL_SHAPES if shapes is None else shapes
     return tuple(pool[rng.integers(len(pool))])
-
-
-def draw_layout(rng: np.random.Generator, ndim: int):
-    kind = rng.integers(4)
-    if kind == 0 and ndim == 4:
-        return "channels_last"
-    if kind == 0 and ndim == 5:
-        return "channels_last_3d"
-    if kind == 1 and ndim >= 2:
-        return tuple(int(d) for d in rng.permutation(ndim))
-    return "contiguous"
-
-
-def draw_dtype(rng: np.random.Generator, dtypes=QTYPES) -> QDType:
-    return dtypes[rng.integers(len(dtypes))]
 
 
 def _ops_called(fn, args, kwargs, engine):

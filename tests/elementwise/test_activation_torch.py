@@ -18,6 +18,7 @@ from elementwise.cases import (
 import qemu.ops as ops
 from qemu import QTensor, from_torch
 from qemu.dtypes import QINT8
+from qemu.golden.cases.activation import draw_bound
 from qemu.ops.common import layout
 from qemu.testing import assert_bitexact, cases, seeded_rng
 
@@ -32,16 +33,6 @@ def _input(rng, dtypes=QTYPES):
     return x, {"memory_format": draw_layout(rng, len(shape))}, 1 + int(rng.integers(2))
 
 
-def _bound(rng, x):
-    """A float bound on a code, between codes, or far outside the range."""
-    kind = rng.integers(3)
-    if kind == 0:
-        return float((int(rng.integers(-300, 300)) - x.q_zero_point()) * x.q_scale())
-    if kind == 1:
-        return float((rng.integers(-300, 300) + 0.5) * x.q_scale())
-    return float(rng.normal() * 10)
-
-
 def _args(op, rng, x):
     if op in ("relu", "relu6", "hardsigmoid", "tanh"):
         return ()
@@ -53,10 +44,10 @@ def _args(op, rng, x):
     if op == "gelu":
         return ("none",) if rng.random() < 0.7 else ("tanh",)
     if op == "hardtanh":
-        low, high = sorted([_bound(rng, x), _bound(rng, x)])
+        low, high = sorted([draw_bound(rng, x), draw_bound(rng, x)])
         return (low, high) if rng.random() < 0.9 else (high, low)
     if op == "clamp":
-        low, high = _bound(rng, x), _bound(rng, x)
+        low, high = draw_bound(rng, x), draw_bound(rng, x)
         choice = rng.integers(4)
         return (low, None) if choice == 0 else (None, high) if choice == 1 else (low, high)
     if op == "leaky_relu":
@@ -65,7 +56,7 @@ def _args(op, rng, x):
             return (slope,)
         return (slope, draw_scale(rng), draw_zero_point(rng, x.dtype))
     if op == "threshold":
-        return (_bound(rng, x), _bound(rng, x))
+        return (draw_bound(rng, x), draw_bound(rng, x))
     if op == "hardswish":
         return (
             draw_scale(rng) if rng.random() < 0.7 else x.q_scale(),

@@ -20,27 +20,16 @@ from elementwise.cases import (
 
 import qemu.ops as ops
 from qemu.dtypes import QINT8, QUINT8
+from qemu.golden.cases.elementwise import broadcast_partner
 from qemu.testing import cases, seeded_rng
 
 torch = pytest.importorskip("torch")
 
 
-def _broadcast_partner(rng, shape):
-    """A shape that broadcasts with ``shape``: equal, a suffix, or with ones."""
-    kind = rng.integers(4)
-    if kind == 0 or not shape:
-        return shape
-    if kind == 1:
-        return shape[rng.integers(len(shape)) :]
-    if kind == 2:
-        return tuple(1 if rng.random() < 0.5 else s for s in shape)
-    return tuple(1 for _ in shape)
-
-
 def _binary_case(rng):
     dtype = draw_dtype(rng, QTYPES)
     shape = draw_shape(rng)
-    partner = _broadcast_partner(rng, shape)
+    partner = broadcast_partner(rng, shape)
     a_shape, b_shape = (shape, partner) if rng.random() < 0.7 else (partner, shape)
     qa = draw_qtensor(rng, a_shape, dtype)
     qb = draw_qtensor(rng, b_shape, dtype)

@@ -16,19 +16,10 @@ from elementwise.cases import (
 
 import qemu.ops as ops
 from qemu.dtypes import QUINT8
+from qemu.golden.cases.norm_pool import draw_affine, draw_eps
 from qemu.testing import cases, seeded_rng
 
 torch = pytest.importorskip("torch")
-
-
-def _affine(rng, size):
-    weight = rng.normal(1, 0.5, size).astype(np.float32) if rng.random() < 0.7 else None
-    bias = rng.normal(0, 0.5, size).astype(np.float32) if rng.random() < 0.7 else None
-    return weight, bias
-
-
-def _eps(rng):
-    return float(rng.choice([1e-5, 1e-3, 0.1, 0.0, 1.0]))
 
 
 def _output(rng, dtype):
@@ -45,8 +36,8 @@ def test_layer_norm(engine):
         x = draw_qtensor(rng, lead + trailing, dtype)
         cut = int(rng.integers(1, len(trailing) + 1))
         shape = trailing[-cut:]
-        weight, bias = _affine(rng, shape)
-        args = (x, list(shape), weight, bias, _eps(rng), *_output(rng, dtype))
+        weight, bias = draw_affine(rng, shape)
+        args = (x, list(shape), weight, bias, draw_eps(rng), *_output(rng, dtype))
         check_against_torch(ops.layer_norm, args, {}, engine)
 
 
@@ -61,7 +52,7 @@ def _group_case(rng, big=False):
     shape = (int(rng.integers(1, 4)), channels, *spatial)
     x = draw_qtensor(rng, shape, dtype)
     memory_format = "channels_last" if len(shape) == 4 and rng.random() < 0.6 else "contiguous"
-    weight, bias = _affine(rng, channels)
+    weight, bias = draw_affine(rng, channels)
     return x, groups, weight, bias, memory_format, dtype
 
 
@@ -71,7 +62,7 @@ def test_group_and_instance_norm(op, engine):
     rng = seeded_rng(op, engine)
     for i in range(cases(12)):
         x, groups, weight, bias, memory_format, dtype = _group_case(rng, big=i % 8 == 7)
-        tail = (weight, bias, _eps(rng), *_output(rng, dtype))
+        tail = (weight, bias, draw_eps(rng), *_output(rng, dtype))
         args = (x, groups, *tail) if op == "group_norm" else (x, *tail)
         check_against_torch(
             getattr(ops, op),
@@ -106,5 +97,5 @@ def test_batch_norm(op, engine):
         mean = rng.normal(0, 1, channels).astype(np.float32)
         var = rng.uniform(0.0, 3, channels).astype(np.float32)
         memory_format = "channels_last" if ndim == 4 and rng.random() < 0.5 else "contiguous"
-        args = (x, weight, bias, mean, var, _eps(rng), *_output(rng, dtype))
+        args = (x, weight, bias, mean, var, draw_eps(rng), *_output(rng, dtype))
         check_against_torch(getattr(ops, op), args, {"memory_format": memory_format}, engine)

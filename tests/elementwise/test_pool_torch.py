@@ -6,6 +6,7 @@ import pytest
 from elementwise.cases import ENGINES, QTYPES, check_against_torch, draw_dtype, draw_qtensor
 
 import qemu.ops as ops
+from qemu.golden.cases.norm_pool import draw_window
 from qemu.testing import cases, seeded_rng
 
 torch = pytest.importorskip("torch")
@@ -27,20 +28,13 @@ def _input(rng, spatial, batched=None):
     return x, {"memory_format": memory_format}
 
 
-def _window(rng, spatial):
-    kernel = tuple(int(v) for v in rng.integers(1, 4, spatial))
-    stride = tuple(int(v) for v in rng.integers(1, 4, spatial)) if rng.random() < 0.8 else None
-    padding = tuple(int(rng.integers(0, k // 2 + 1)) for k in kernel)
-    return kernel, stride, padding
-
-
 @pytest.mark.parametrize("spatial", [2, 3])
 @pytest.mark.parametrize("engine", ENGINES)
 def test_avg_pool(spatial, engine):
     rng = seeded_rng("avg_pool", spatial, engine)
     for _ in range(cases(12)):
         x, kwargs = _input(rng, spatial, batched=True if spatial == 3 else None)
-        kernel, stride, padding = _window(rng, spatial)
+        kernel, stride, padding = draw_window(rng, spatial)
         divisor = int(rng.integers(1, 10)) if rng.random() < 0.2 else None
         args = (
             x,
@@ -93,7 +87,7 @@ def test_max_pool(spatial, engine):
     op = ops.max_pool1d if spatial == 1 else ops.max_pool2d
     for _ in range(cases(12)):
         x, kwargs = _input(rng, spatial)
-        kernel, stride, padding = _window(rng, spatial)
+        kernel, stride, padding = draw_window(rng, spatial)
         dilation = tuple(int(v) for v in rng.integers(1, 3, spatial))
         args = (x, kernel, stride, padding, dilation, bool(rng.random() < 0.3))
         check_against_torch(op, args, kwargs if spatial == 2 else {}, engine)

@@ -13,33 +13,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from qemu.golden.cases.embedding import SPECIAL_VALUES, TABLE_KINDS, table
 from qemu.ops import embedding as ops
 
-# Values that stress the prepack: NaN (also negative and with a payload), infinities,
-# signed zeros, float32 extremes, values past the fp16 range, fp16 subnormals.
-SPECIAL_VALUES = np.array(
-    [
-        np.nan,
-        -np.nan,
-        np.uint32(0x7FC0ABCD).view(np.float32),
-        np.uint32(0x7F800001).view(np.float32),
-        np.inf,
-        -np.inf,
-        0.0,
-        -0.0,
-        3.4e38,
-        -3.4e38,
-        7e4,
-        -7e4,
-        65504.0,
-        65520.0,
-        1e-40,
-        6e-8,
-    ],
-    dtype=np.float32,
-)
-
-TABLE_KINDS = ("normal", "grid", "constant_rows", "signed_zeros", "special", "huge", "tiny")
 PREPACKS = {
     8: ops.embedding_bag_byte_prepack,
     4: ops.embedding_bag_4bit_prepack,
@@ -55,40 +31,6 @@ LOOKUPS = {
     4: ops.embedding_bag_4bit_rowwise_offsets,
     2: ops.embedding_bag_2bit_rowwise_offsets,
 }
-
-
-def table(rng: np.random.Generator, shape: tuple[int, ...], kind: str) -> np.ndarray:
-    """A float32 table of one of :data:`TABLE_KINDS`."""
-    if kind == "grid":
-        # Integer multiples of a power of two over a power-of-two range: the prepack's
-        # scaled offsets land on exact .5 ties often.
-        step = np.float32(2.0 ** int(rng.integers(-10, 10)))
-        values = rng.integers(0, 2 ** int(rng.integers(1, 10)) + 1, shape) * step
-        return (values + np.float32(rng.integers(-4, 4)) * step).astype(np.float32)
-    magnitude = 10.0 ** rng.uniform(-6, 6)
-    values = (rng.normal(size=shape) * magnitude + rng.normal() * magnitude).astype(np.float32)
-    if kind == "constant_rows" and values.size:
-        rows = values.reshape(-1, shape[-1])
-        chosen = rng.random(rows.shape[0]) < 0.5
-        rows[chosen] = rows[chosen, :1]
-    elif kind == "signed_zeros" and values.size:
-        # +0 and -0 as row extremes: which one a search returns depends on its order.
-        rows = np.abs(values.reshape(-1, shape[-1])) * rng.choice(
-            [-1, 1], (values.size // shape[-1], 1)
-        )
-        flat = rows.reshape(-1)
-        count = int(rng.integers(1, 1 + flat.size))
-        flat[rng.integers(0, flat.size, count)] = rng.choice(np.float32([0.0, -0.0]), count)
-        values = rows.astype(np.float32).reshape(shape)
-    elif kind == "special" and values.size:
-        flat = values.reshape(-1)
-        count = int(rng.integers(1, 4))
-        flat[rng.integers(0, flat.size, count)] = rng.choice(SPECIAL_VALUES, count)
-    elif kind == "huge":
-        values = (rng.normal(size=shape) * 10.0 ** rng.uniform(4, 38)).astype(np.float32)
-    elif kind == "tiny":
-        values = (rng.normal(size=shape) * 10.0 ** rng.uniform(-44, -30)).astype(np.float32)
-    return values
 
 
 @dataclass

@@ -14,6 +14,7 @@ import numpy as np
 
 import qemu
 from qemu import dispatch
+from qemu.golden.cases.linear import conv_output_fits, draw_activation, draw_bias, draw_weight
 from qemu.ops.conv import ConvGeometry, _check_conv, fbgemm_conv_path
 from qemu.ops.linear import _check_linear
 
@@ -28,42 +29,6 @@ def ops_for(engine: str) -> tuple[str, ...]:
     if engine == "qnnpack":
         return tuple(op for op in ALL_OPS if op != "conv_transpose3d")
     return ALL_OPS
-
-
-def _activation(rng, shape, saturating):
-    zero_point = int(rng.integers(0, 256))
-    if saturating:
-        codes = rng.choice(np.array([0, 255, 255, 254, 1]), shape)
-    else:
-        codes = rng.integers(0, 256, shape)
-    scale = (
-        float(rng.uniform(0.005, 0.05)) if rng.random() < 0.9 else float(2.0 ** -rng.integers(1, 9))
-    )
-    return qemu.QTensor.per_tensor(codes, scale, zero_point, "quint8")
-
-
-def _weight(rng, shape, axis, per_channel, saturating, symmetric):
-    if saturating:
-        codes = rng.choice(np.array([-128, 127, -127, 126]), shape)
-    else:
-        spread = int(rng.choice([128, 64, 16]))
-        codes = rng.integers(-spread, spread, shape)
-    if per_channel:
-        channels = shape[axis]
-        scales = rng.uniform(0.002, 0.02, channels)
-        points = np.zeros(channels, np.int64) if symmetric else rng.integers(-10, 10, channels)
-        return qemu.QTensor.per_channel(codes, scales, points, axis, "qint8")
-    point = 0 if symmetric else int(rng.integers(-10, 10))
-    return qemu.QTensor.per_tensor(codes, float(rng.uniform(0.002, 0.02)), point, "qint8")
-
-
-def _bias(rng, channels):
-    kind = rng.random()
-    if kind < 0.3:
-        return None
-    if kind < 0.9:
-        return (rng.normal(0, 1, channels) * 3).astype(np.float32)
-    return (rng.normal(0, 1, channels) * float(10.0 ** rng.uniform(-3, 3))).astype(np.float32)
 
 
 def _output(rng):
@@ -81,11 +46,13 @@ def linear_case(rng: np.random.Generator, op: str, engine: str):
     ]
     in_features = int(rng.integers(1, 70))
     out_features = int(rng.integers(1, 40))
-    x = _activation(rng, batch_shape + (in_features,), saturating)
+    x = draw_activation(rng, batch_shape + (in_features,), saturating)
     per_channel = rng.random() < 0.5
-    w = _weight(rng, (out_features, in_features), 0, per_channel, saturating, rng.random() < 0.3)
+    w = draw_weight(
+        rng, (out_features, in_features), 0, per_channel, saturating, rng.random() < 0.3
+    )
     scale, zero_point = _output(rng)
-    return op, (x, w, _bias(rng, out_features), scale, zero_point), {}
+    return op, (x, w, draw_bias(rng, out_features), scale, zero_point), {}
 
 
 def _spatial(rng, dims, low=1):
@@ -179,19 +146,6 @@ def _conv_geometry(rng, dims, transposed, engine):
     )
 
 
-def _fits(spatial, kernel, stride, padding, dilation, output_padding, transposed):
-    for s, k, st, p, d, op in zip(
-        spatial, kernel, stride, padding, dilation, output_padding, strict=True
-    ):
-        if transposed:
-            size = (s - 1) * st - 2 * p + d * (k - 1) + op + 1
-        else:
-            size = (s + 2 * p - d * (k - 1) - 1) // st + 1
-        if size < 1:
-            return False
-    return True
-
-
 def conv_case(rng: np.random.Generator, op: str, engine: str):
     transposed = op.startswith("conv_transpose")
     dims = int(op[len("conv_transpose") if transposed else len("conv")])
@@ -200,19 +154,19 @@ def conv_case(rng: np.random.Generator, op: str, engine: str):
         batch, cin, cout, groups, kernel, stride, padding, dilation, output_padding, spatial = (
             geometry
         )
-        if _fits(spatial, kernel, stride, padding, dilation, output_padding, transposed):
+        if conv_output_fits(spatial, kernel, stride, padding, dilation, output_padding, transposed):
             break
     saturating = rng.random() < 0.3
-    x = _activation(rng, (batch, cin, *spatial), saturating)
+    x = draw_activation(rng, (batch, cin, *spatial), saturating)
     if transposed:
         w_shape, axis = (cin, cout // groups, *kernel), 1
         per_channel = engine == "qnnpack" and groups == 1 and rng.random() < 0.5
     else:
         w_shape, axis = (cout, cin // groups, *kernel), 0
         per_channel = rng.random() < 0.5
-    w = _weight(rng, w_shape, axis, per_channel, saturating, rng.random() < 0.3)
+    w = draw_weight(rng, w_shape, axis, per_channel, saturating, rng.random() < 0.3)
     scale, zero_point = _output(rng)
-    bias = _bias(rng, cout)
+    bias = draw_bias(rng, cout)
     if transposed:
         args = (x, w, bias, stride, padding, output_padding, groups, dilation, scale, zero_point)
         if (

@@ -1,33 +1,17 @@
-"""Case generators for golden vectors: for each op, the arguments of a deterministic
-set of cases, edge cases first (ties at .5, NaN and infinities, extreme scales, zero
-points at the ends of the range, empty and 1-element tensors), then random ones.
-
-A generator is ``fn(rng, engine) -> iterable of (args, kwargs)`` for the op's public
-entry in :mod:`qemu.ops`; register one with :func:`generator`.
-"""
+"""Golden cases of quantize_per_tensor, quantize_per_channel, dequantize and
+quantize_per_tensor_dynamic: every dtype, specials, ties, extreme qparams."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
 
 import numpy as np
 
 from qemu.dtypes import QDTYPES, QDType
 from qemu.engines import Engine
-
-CaseArguments = tuple[list[Any], dict[str, Any]]
-GENERATORS: dict[str, Callable[[np.random.Generator, Engine], Iterable[CaseArguments]]] = {}
-
-
-def generator(op: str):
-    """Register the case generator of ``op``."""
-
-    def decorate(fn):
-        GENERATORS[op] = fn
-        return fn
-
-    return decorate
+from qemu.golden.cases import draws
+from qemu.golden.cases.registry import CaseArguments, generator
+from qemu.qtensor import QTensor
 
 
 def _values_with_edges(
@@ -103,8 +87,6 @@ def _quantize_per_channel_cases(
 
 @generator("dequantize")
 def _dequantize_cases(rng: np.random.Generator, engine: Engine) -> Iterable[CaseArguments]:
-    from qemu.qtensor import QTensor
-
     for dtype_name in _PER_TENSOR_DTYPES:
         dtype = QDTYPES[dtype_name]
         codes = rng.integers(dtype.qmin, dtype.qmax, 40, endpoint=True)
@@ -130,3 +112,16 @@ def _dequantize_cases(rng: np.random.Generator, engine: Engine) -> Iterable[Case
         ],
         {},
     )
+
+
+@generator("quantize_per_tensor_dynamic")
+def _quantize_per_tensor_dynamic_cases(
+    rng: np.random.Generator, engine: Engine
+) -> Iterable[CaseArguments]:
+    for dtype_name in ["quint8", "qint8", "float16"]:
+        for reduce_range in (False, True):
+            yield [np.float32([2.5]), dtype_name, reduce_range], {}
+            yield [np.float32([0.0, -0.0]), dtype_name, reduce_range], {}
+            yield [np.float32([-1.0, 2.0**-25, 70000.0, 1e-30]), dtype_name, reduce_range], {}
+            yield [draws.draw_floats(rng, (3, 13)), dtype_name, reduce_range], {}
+            yield [draws.draw_floats(rng, (40,)), dtype_name, reduce_range], {}
