@@ -11,7 +11,16 @@ from qemu import config, engines
 
 # Modules defining handlers; each registers its torch classes when imported (they
 # import torch, so they are loaded only when emulate() runs).
-_HANDLER_MODULES = ("qemu.emulate.stubs",)
+_HANDLER_MODULES = (
+    "qemu.emulate.stubs",
+    "qemu.emulate.linear",
+    "qemu.emulate.conv",
+    "qemu.emulate.dynamic",
+    "qemu.emulate.embedding",
+    "qemu.emulate.activation",
+    "qemu.emulate.norm",
+    "qemu.emulate.functional",
+)
 
 _HANDLERS: dict[type, Callable[..., Any]] = {}
 

@@ -1,0 +1,5 @@
+"""Seed-flow tests need torch; they skip cleanly without it."""
+
+import pytest
+
+pytest.importorskip("torch")
