@@ -316,3 +316,14 @@ class EmbeddingWithLinear(torch.nn.Module):
 
     def forward(self, indices, linear_in):
         return self.emb(indices), self.fc(linear_in)
+
+
+class RNNWithHidden(torch.nn.Module):
+    """A quantized RNN module called with an initial state."""
+
+    def __init__(self, mod: torch.nn.Module):
+        super().__init__()
+        self.mod = mod
+
+    def forward(self, x, hidden):
+        return self.mod(x, hidden)
