@@ -92,15 +92,51 @@ def _record(model: torch.nn.Module, select) -> tuple[list[tuple[str, str, Any]],
     return recorded, handles
 
 
+def _torch_reference(
+    model: torch.nn.Module, engine: engine_registry.Engine, inputs: tuple
+) -> tuple[list[tuple[str, str, Any]], str]:
+    """Torch's module outputs for ``engine`` and a note on how they were obtained.
+
+    In this process where torch computes the engine (qnnpack, this host's fbgemm): the
+    model is deep-copied under the engine, which repacks its weights for it. An fbgemm
+    variant the host runs only with a narrower instruction set (``fbgemm-avx2`` on a
+    VNNI host) is reached op by op: the model emulated with backend "torch", whose ops
+    run in a torch subprocess with that instruction set forced.
+    """
+    if engine.is_qnnpack or engine_registry.host() == engine.name:
+        reference = copy.deepcopy(model)
+        recorded, handles = _record(reference, is_quantized_module)
+        note = ""
+    else:
+        reason = engine_registry.reproducible_here(engine)
+        if reason is not None:
+            raise _Unavailable(f"(skipped: {reason})")
+        reference = emulate(model, engine=engine.name, backend="torch")
+        recorded, handles = _record(reference, lambda m: isinstance(m, EmulatedModule))
+        note = "(torch's ops in a subprocess with this engine's instruction set)"
+    try:
+        with torch.no_grad():
+            reference(*inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return recorded, note
+
+
+class _Unavailable(Exception):
+    """Torch cannot compute the engine on this host; the message is the report's note."""
+
+
 def diff_model(
     model: torch.nn.Module, *inputs: Any, engines: Any = None, backends: Any = None
 ) -> ModelDiff:
     """For each (engine, backend), run torch's model and qemu's emulation on ``inputs``
     and compare every quantized module's output in execution order.
 
-    Torch's side runs in this process under the engine's torch engine; an engine this
-    host's torch does not compute natively (e.g. ``fbgemm-avx2`` on a VNNI host) is
-    reported with a note and no comparison.
+    Torch's side runs in this process under the engine's torch engine (the model's
+    packed weights are repacked for it); an fbgemm variant this host runs only in a
+    subprocess (e.g. ``fbgemm-avx2`` on a VNNI host) is computed op by op there, and an
+    engine this CPU cannot run at all is reported with a note and no comparison.
 
     Examples
     --------
@@ -114,33 +150,30 @@ def diff_model(
     pairs = []
     for engine_name in engine_names:
         engine = engine_registry.get(engine_name)
-        for backend in backend_names:
-            pair = PairDiff(engine.name, config.check_backend(backend))
-            pairs.append(pair)
-            if not (engine.is_qnnpack or engine_registry.host() == engine.name):
-                pair.note = f"(skipped: this process's torch does not compute {engine.name})"
-                pair.skipped = True
-                continue
-            previous = torch.backends.quantized.engine
-            torch.backends.quantized.engine = engine.torch_engine
+        previous = torch.backends.quantized.engine
+        torch.backends.quantized.engine = engine.torch_engine
+        try:
             try:
-                reference_model = copy.deepcopy(model)
-                expected, handles = _record(reference_model, is_quantized_module)
-                with torch.no_grad():
-                    reference_model(*inputs)
-                for handle in handles:
-                    handle.remove()
+                expected, note = _torch_reference(model, engine, inputs)
+            except _Unavailable as unavailable:
+                expected, note = None, str(unavailable)
+            for backend in backend_names:
+                pair = PairDiff(engine.name, config.check_backend(backend), note=note)
+                pairs.append(pair)
+                if expected is None:
+                    pair.skipped = True
+                    continue
                 emulated = emulate(model, engine=engine.name, backend=pair.backend)
                 actual, _ = _record(emulated, lambda m: isinstance(m, EmulatedModule))
                 with torch.no_grad():
                     emulated(*inputs)
-            finally:
-                torch.backends.quantized.engine = previous
-            for (path, kind, want), (_, _, got) in zip(expected, actual, strict=False):
-                result = compare_results(got, want)
-                pair.modules.append(
-                    ModuleComparison(
-                        path, kind, result.total, result.mismatches, result.max_difference
+                for (path, kind, want), (_, _, got) in zip(expected, actual, strict=False):
+                    result = compare_results(got, want)
+                    pair.modules.append(
+                        ModuleComparison(
+                            path, kind, result.total, result.mismatches, result.max_difference
+                        )
                     )
-                )
+        finally:
+            torch.backends.quantized.engine = previous
     return ModelDiff(pairs)
