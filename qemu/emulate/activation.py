@@ -1,10 +1,11 @@
 """Quantized activations: ``nnq.ReLU6``, ``Hardswish``, ``ELU``, ``LeakyReLU``,
 ``Sigmoid``, ``Softmax`` and ``Dropout`` (the identity it is in torch).
 
-Each output is laid out as torch's kernel writes it (measured with torch 2.13): the
-input's suggested memory format, except where a kernel allocates a contiguous result
-(ELU and Softmax everywhere, qnnpack's ReLU6), so that a following layout-sensitive op
-sees the strides it sees under torch.
+Each output is laid out as torch's kernel writes it (measured with torch 2.13, held by
+tests/models/test_emulate_modules.py): the input's suggested memory format, except
+where a kernel allocates a contiguous result (ELU everywhere, qnnpack's ReLU6) and
+Softmax (see ``_softmax``), so that a following layout-sensitive op sees the strides it
+sees under torch.
 """
 
 from __future__ import annotations
@@ -84,14 +85,30 @@ def _sigmoid(m: nnq.Sigmoid):
 def _softmax(m: nnq.Softmax):
     scale, zero_point, module_dim = float(m.scale), int(m.zero_point), m.dim
 
-    def call(x, **kw):
+    def dim_of(ndim: int) -> int:
         # nnq.Softmax with dim=None picks the legacy implicit dim, as F.softmax does.
-        dim = module_dim
-        if dim is None:
-            dim = 0 if x.ndim in (0, 1, 3) else 1
-        return qemu.ops.softmax(x, dim, scale, zero_point, **kw)
+        return module_dim if module_dim is not None else (0 if ndim in (0, 1, 3) else 1)
 
-    return call, _contiguous
+    def call(x, **kw):
+        return qemu.ops.softmax(x, dim_of(x.ndim), scale, zero_point, **kw)
+
+    def layout(x: torch.Tensor, qnnpack: bool):
+        # qsoftmax.cpp: the naive path (dequantize, softmax, quantize) writes a contiguous
+        # result; qsoftmax_qnnpack (qnnpack, quint8, output qparams 2^-8 / 0) computes in
+        # x's layout where dim has stride 1, contiguously where dim is the last, and
+        # otherwise on x with dim and the last dim swapped, made contiguous, swapped back.
+        if not (qnnpack and x.dtype == torch.quint8 and (scale, zero_point) == (2**-8, 0)):
+            return "contiguous"
+        dim = dim_of(x.dim())
+        if x.stride(dim) == 1:
+            return suggested_layout(x)
+        if dim == x.dim() - 1:
+            return "contiguous"
+        order = list(range(x.dim()))
+        order[dim], order[-1] = order[-1], order[dim]
+        return tuple(order)
+
+    return call, layout
 
 
 _ACTIVATIONS = {

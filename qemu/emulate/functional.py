@@ -1,5 +1,5 @@
 """``nnq.QFunctional`` (what convert makes of ``FloatFunctional``): the model calls its
-methods -- add, add_relu, add_scalar, mul, mul_relu, mul_scalar, cat, matmul -- not its
+methods -- add, add_relu, add_scalar, mul, mul_scalar, cat, matmul -- not its
 forward, so the emulated module offers the same methods."""
 
 from __future__ import annotations
@@ -56,9 +56,6 @@ class EmulatedQFunctional(EmulatedModule):
 
     def mul(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self._binary(qemu.ops.mul, x, y)
-
-    def mul_relu(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self._binary(qemu.ops.mul_relu, x, y)
 
     def add_scalar(self, x: torch.Tensor, y: float) -> torch.Tensor:
         return self._scalar(qemu.ops.add_scalar, x, y)

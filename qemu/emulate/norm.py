@@ -1,8 +1,10 @@
 """Quantized normalizations: ``nnq.BatchNorm2d/3d``, the fused ``nniq.BNReLU2d/3d``,
 ``nnq.LayerNorm``, ``GroupNorm`` and ``InstanceNorm1d/2d/3d``.
 
-Output layouts as torch 2.13 writes them: batch norm channels-last always, group and
-instance norm in the input's suggested format, layer norm contiguous.
+Output layouts as torch 2.13 writes them (measured; tests/models/test_emulate_modules.py
+holds them): batch norm channels-last always; group and instance norm channels-last for
+a 4-D channels-last input, contiguous otherwise (a channels-last 3-D input included);
+layer norm contiguous.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class EmulatedNorm(EmulatedModule):
             )
         else:
             result = qemu.ops.instance_norm(q, self.weight, self.bias, self.eps, *out, **kw)
-        return from_result(result, suggested_layout(x))
+        return from_result(result, suggested_layout(x) if x.dim() == 4 else "contiguous")
 
 
 _KINDS = {

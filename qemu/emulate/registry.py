@@ -146,7 +146,16 @@ def emulate(model: Any, *, engine: str | None = None, backend: str | None = None
     chosen_backend = config.check_backend(backend if backend is not None else settings.backend)
     _check_converted(model)
     _load_handlers()
-    emulated = copy.deepcopy(model)
+    try:
+        emulated = copy.deepcopy(model)
+    except RuntimeError as error:
+        # Copying repacks every packed weight through unpack; qnnpack cannot unpack its
+        # conv3d weights ("QNNPACK only supports conv2d_unpack right now").
+        raise EmulationError(
+            f"cannot copy the model: torch failed to unpack a packed weight ({error}); "
+            "convert the model under fbgemm and emulate it with the engine you want "
+            "(the quantized weights are the same, the engine's numerics are qemu's)"
+        ) from error
     replacements = []
     for path, module in emulated.named_modules():
         build = _HANDLERS.get(type(module))
@@ -159,7 +168,12 @@ def emulate(model: Any, *, engine: str | None = None, backend: str | None = None
             continue
         if _inside_replaced(path, replacements):
             continue
-        replacement = build(module, chosen_engine, chosen_backend)
+        try:
+            replacement = build(module, chosen_engine, chosen_backend)
+        except EmulationError as error:
+            raise EmulationError(
+                f"cannot emulate module '{path}' of type {_type_name(module)}: {error}"
+            ) from error
         _copy_hooks(module, replacement)
         replacements.append((path, replacement))
     for path, replacement in replacements:
