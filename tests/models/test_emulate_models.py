@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 from seed import models  # noqa: E402
-from seed.flows import as_qemu, torch_engine  # noqa: E402
+from seed.flows import as_qemu, torch_engine, uniform  # noqa: E402
 from torch.ao.quantization import (  # noqa: E402
     DeQuantStub,
     MinMaxObserver,
@@ -28,10 +28,6 @@ from qemu.emulate import EmulationError  # noqa: E402
 from qemu.testing import assert_bitexact, compare_results  # noqa: E402
 
 
-def data(seed: int, *shape: int) -> torch.Tensor:
-    return torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
-
-
 def static_model(engine: str) -> torch.nn.Module:
     torch.manual_seed(0)
     model = QuantWrapper(models.ResNetBase().eval())
@@ -39,7 +35,7 @@ def static_model(engine: str) -> torch.nn.Module:
     model.qconfig = get_default_qconfig(engine)
     with torch_engine(engine):
         prepared = prepare(model)
-        prepared(data(0, 2, 3, 10, 10))
+        prepared(uniform(0, 2, 3, 10, 10))
         return convert(prepared)
 
 
@@ -65,7 +61,7 @@ def test_a_quantized_module_without_emulation_is_named():
     model.qconfig = default_qconfig  # per-tensor weights: PReLU has one parameter
     with torch_engine("fbgemm"):
         prepared = prepare(model)
-        prepared(data(1, 2, 4))
+        prepared(uniform(1, 2, 4))
         converted = convert(prepared)
     with pytest.raises(
         EmulationError,
@@ -79,7 +75,7 @@ def test_a_quantized_module_without_emulation_is_named():
 def test_diff_model_on_both_engines(make):
     for engine in ("fbgemm", "qnnpack"):
         model = make(engine)
-        x = data(2, 2, 3, 10, 10) * 2 if make is static_model else data(2, 3, 5) * 4 - 2
+        x = uniform(2, 2, 3, 10, 10) * 2 if make is static_model else uniform(2, 3, 5) * 4 - 2
         report = qemu.diff_model(model, x, engines=[engine], backends=["numpy", "numba"])
         assert [(p.engine, p.backend) for p in report.pairs] == [
             (engine, "numpy"),
@@ -110,7 +106,7 @@ def test_diff_model_names_the_first_divergence(monkeypatch):
         )
 
     monkeypatch.setattr(EmulatedLinear, "forward", off_by_one)
-    report = qemu.diff_model(model, data(3, 2, 3, 10, 10), engines="fbgemm", backends="numpy")
+    report = qemu.diff_model(model, uniform(3, 2, 3, 10, 10), engines="fbgemm", backends="numpy")
     (pair,) = report.pairs
     assert pair.first_divergence.path == "module.fc"
     assert pair.first_divergence.mismatches > 0
@@ -150,7 +146,7 @@ def test_fbgemm_avx2_through_the_subprocess_where_it_matters():
     assert compare_results(as_qemu(avx2), as_qemu(vnni)).mismatches > 0
     for make in (static_model, dynamic_model):
         model = make("fbgemm")
-        x = data(4, 2, 3, 10, 10) if make is static_model else data(4, 3, 5)
+        x = uniform(4, 2, 3, 10, 10) if make is static_model else uniform(4, 3, 5)
         reference = qemu.emulate(model, engine="fbgemm-avx2", backend="torch")(x)
         for backend in ("numpy", "numba"):
             actual = qemu.emulate(model, engine="fbgemm-avx2", backend=backend)(x)

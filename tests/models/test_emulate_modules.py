@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 import torch.ao.nn.quantized as nnq  # noqa: E402
-from seed.flows import check_emulation, torch_engine  # noqa: E402
+from seed.flows import check_emulation, normal, torch_engine  # noqa: E402
 from torch.ao.nn.quantized import FloatFunctional  # noqa: E402
 from torch.ao.quantization import (  # noqa: E402
     DeQuantStub,
@@ -25,10 +25,6 @@ from qemu.emulate import EmulationError  # noqa: E402
 from qemu.emulate.registry import handled_types  # noqa: E402
 
 ENGINES = ("fbgemm", "qnnpack")
-
-
-def data(seed: int, *shape: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
 class Zoo2d(torch.nn.Module):
@@ -105,13 +101,13 @@ def converted(model: torch.nn.Module, fuse: list, inputs: tuple, engine: str) ->
     with torch_engine(engine):
         prepared = prepare(model)
         for seed in range(2):
-            prepared(*(data(seed, *t.shape) * 2 for t in inputs))
+            prepared(*(normal(seed, *t.shape) * 2 for t in inputs))
         return convert(prepared)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_zoo_2d(engine):
-    x = data(5, 2, 3, 6, 6)
+    x = normal(5, 2, 3, 6, 6)
     model = converted(Zoo2d(), [["conv", "relu"], ["bn", "bn_relu"]], (x,), engine)
     model.sigmoid = nnq.Sigmoid(1 / 256, 0)  # qnnpack takes only these qparams
     model.softmax = nnq.Softmax(1, 1 / 256, 0)
@@ -126,7 +122,7 @@ def test_zoo_1d_3d(engine):
     # 3-D transposed convolution: its model keeps the 3-D norms only.
     convs3d = engine == "fbgemm"
     model = Zoo1d3d(convs3d)
-    x1, x3 = data(6, 2, 2, 7), data(7, 1, 2 if convs3d else 3, 4, 5, 5)
+    x1, x3 = normal(6, 2, 2, 7), normal(7, 1, 2 if convs3d else 3, 4, 5, 5)
     fuse = [["conv1d", "relu1d"], ["bn3d", "bn3d_relu"]]
     model = converted(model, fuse + ([["conv3d", "relu3d"]] if convs3d else []), (x1, x3), engine)
     assert type(model.bn3d).__name__ == "BNReLU3d" and type(model.bn3d_b) is nnq.BatchNorm3d
@@ -135,7 +131,7 @@ def test_zoo_1d_3d(engine):
 
 def test_qnnpack_conv3d_is_refused_with_advice():
     model = converted(
-        Zoo1d3d(convs3d=True), [], (data(6, 2, 2, 7), data(7, 1, 2, 4, 5, 5)), "qnnpack"
+        Zoo1d3d(convs3d=True), [], (normal(6, 2, 2, 7), normal(7, 1, 2, 4, 5, 5)), "qnnpack"
     )
     with pytest.raises(
         EmulationError, match="cannot copy the model.*convert the model under fbgemm"
@@ -152,7 +148,7 @@ def test_softmax_layouts(engine, dim, qparams):
     model = torch.nn.Sequential(
         QuantStub(), torch.nn.Conv2d(2, 3, 1), torch.nn.Identity(), DeQuantStub()
     )
-    x = data(8, 2, 2, 3, 4)
+    x = normal(8, 2, 2, 3, 4)
     model = converted(model, [], (x,), engine)
     model[2] = nnq.Softmax(dim, *qparams)
     check_emulation(model, (x,), engine)

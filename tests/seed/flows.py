@@ -22,6 +22,16 @@ from qemu.testing import assert_bitexact
 BACKENDS = ("numpy", "numba")
 
 
+def uniform(seed: int, *shape: int) -> torch.Tensor:
+    """Seeded ``torch.rand`` (the seed file's calibration and test data)."""
+    return torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def normal(seed: int, *shape: int) -> torch.Tensor:
+    """Seeded ``torch.randn``."""
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
 @contextmanager
 def torch_engine(name: str):
     """torch's quantized engine set to ``name`` for the block (the seed's

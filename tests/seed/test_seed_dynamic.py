@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.ao.nn.quantized.dynamic as nnqd  # noqa: E402
 from seed import models  # noqa: E402
-from seed.flows import check_emulation, torch_engine  # noqa: E402
+from seed.flows import check_emulation, torch_engine, uniform  # noqa: E402
 from torch.ao.quantization import (  # noqa: E402
     convert,
     default_dynamic_qconfig,
@@ -32,10 +32,6 @@ import qemu  # noqa: E402
 # (engine, dtype) pairs torch runs.
 CASES = [("fbgemm", torch.qint8), ("fbgemm", torch.float16), ("qnnpack", torch.qint8)]
 CASE_IDS = ["fbgemm-qint8", "fbgemm-float16", "qnnpack-qint8"]
-
-
-def data(seed: int, *shape: int) -> torch.Tensor:
-    return torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
 
 
 def convert_dynamic(model: torch.nn.Module, qconfig_dict: dict) -> torch.nn.Module:
@@ -73,7 +69,7 @@ def test_linear_models(engine, dtype, make, spec):
             quantize_dynamic(make().eval(), set(spec), dtype=dtype),
         ]
     for model in flows:
-        check_emulation(model, (data(1, 3, 5),), engine)
+        check_emulation(model, (uniform(1, 3, 5),), engine)
 
 
 @pytest.mark.parametrize("engine, dtype", CASES, ids=CASE_IDS)
@@ -82,7 +78,7 @@ def test_type_match_rule(engine, dtype):
     with torch_engine(engine):
         model = convert_dynamic(models.NestedModel().eval(), qconfig_dict)
     assert type(model.fc3) is torch.nn.Linear and type(model.sub1.fc) is nnqd.Linear
-    check_emulation(model, (data(2, 3, 5),), engine)
+    check_emulation(model, (uniform(2, 3, 5),), engine)
 
 
 @pytest.mark.parametrize("engine", ["fbgemm", "qnnpack"])
@@ -91,7 +87,7 @@ def test_per_channel_linear_quantize(engine):
         model = quantize_dynamic(
             models.NestedModel().eval(), {torch.nn.Linear: per_channel_dynamic_qconfig}
         )
-    check_emulation(model, (data(3, 3, 5),), engine)
+    check_emulation(model, (uniform(3, 3, 5),), engine)
 
 
 @pytest.mark.parametrize("engine", ["fbgemm", "qnnpack"])
@@ -101,7 +97,7 @@ def test_linear_relu_fusion(engine):
     with torch_engine(engine):
         model = convert_dynamic(model, {"": default_dynamic_qconfig})
     assert type(model.fc1).__name__ == "LinearReLU"
-    check_emulation(model, (data(4, 3, 5) - 0.5,), engine)
+    check_emulation(model, (uniform(4, 3, 5) - 0.5,), engine)
 
 
 SEED_RNN_INPUT = torch.tensor([[100, -155], [-155, 100], [100, -155]], dtype=torch.float)
@@ -139,7 +135,7 @@ def test_quantized_rnn(engine, dtype, qconfig, module_type):
     unsorted = torch.nn.utils.rnn.pack_padded_sequence(
         x, torch.tensor([2, 10, 5]), enforce_sorted=False
     )
-    hidden = data(5, 1, 3, 2)
+    hidden = uniform(5, 1, 3, 2)
     state = (hidden, hidden * 2) if module_type == "LSTM" else hidden
     check_emulation(torch.nn.Sequential(quantized.mod), (unsorted,), engine)
     check_emulation(models.RNNWithHidden(quantized.mod), (x, state), engine)
@@ -174,10 +170,10 @@ def test_forward_hooks_preserved(engine, dtype):
     with torch_engine(engine):
         model = convert_dynamic(model, {"fc1": qconfig_for(dtype)})
     emulated = qemu.emulate(model, engine=engine, backend="numba")
-    emulated(data(6, 2, 5))
+    emulated(uniform(6, 2, 5))
     assert counter == {"pre": 1, "post": 1}
     assert len(emulated.fc1._forward_hooks) == 1 and len(emulated.fc1._forward_pre_hooks) == 1
-    check_emulation(model, (data(6, 2, 5),), engine)
+    check_emulation(model, (uniform(6, 2, 5),), engine)
 
 
 INDICES = torch.tensor([9, 6, 5, 7, 8, 8, 9, 2, 8, 6, 6, 9, 1, 6, 8, 8, 3, 2, 3, 6, 3, 6, 5, 7,
@@ -186,26 +182,21 @@ OFFSETS = torch.tensor([0, 19, 20, 28, 28, 32])
 
 
 @pytest.mark.parametrize("engine", ["fbgemm", "qnnpack"])
-def test_embedding_bag_dynamic(engine):
+@pytest.mark.parametrize(
+    "bag", [True, False], ids=["embedding_bag_dynamic", "embedding_ops_dynamic"]
+)
+def test_embeddings_dynamic(engine, bag):
+    """quantize_dynamic of an embedding (weight-only float-qparams) beside a linear."""
     torch.manual_seed(0)
+    embedding = torch.nn.EmbeddingBag if bag else torch.nn.Embedding
     qconfig_dict = {
-        torch.nn.EmbeddingBag: float_qparams_weight_only_qconfig,
+        embedding: float_qparams_weight_only_qconfig,
         torch.nn.Linear: default_dynamic_qconfig,
     }
+    model = (
+        models.EmbeddingBagWithLinear(with_weights=False) if bag else models.EmbeddingWithLinear()
+    )
     with torch_engine(engine):
-        model = quantize_dynamic(
-            models.EmbeddingBagWithLinear(with_weights=False).eval(), qconfig_dict
-        )
-    check_emulation(model, (INDICES, OFFSETS, data(7, 5, 5)), engine)
-
-
-@pytest.mark.parametrize("engine", ["fbgemm", "qnnpack"])
-def test_embedding_ops_dynamic(engine):
-    torch.manual_seed(0)
-    qconfig_dict = {
-        torch.nn.Embedding: float_qparams_weight_only_qconfig,
-        torch.nn.Linear: default_dynamic_qconfig,
-    }
-    with torch_engine(engine):
-        model = quantize_dynamic(models.EmbeddingWithLinear().eval(), qconfig_dict)
-    check_emulation(model, (INDICES, data(8, 5, 5)), engine)
+        model = quantize_dynamic(model.eval(), qconfig_dict)
+    inputs = (INDICES, OFFSETS) if bag else (INDICES,)
+    check_emulation(model, (*inputs, uniform(7, 5, 5)), engine)

@@ -17,7 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.ao.nn.quantized as nnq  # noqa: E402
 from seed import models  # noqa: E402
-from seed.flows import ObservedTensors, check_emulation, torch_engine  # noqa: E402
+from seed.flows import ObservedTensors, check_emulation, torch_engine, uniform  # noqa: E402
 from torch.ao.quantization import (  # noqa: E402
     DeQuantStub,
     PerChannelMinMaxObserver,
@@ -41,12 +41,8 @@ import qemu  # noqa: E402
 ENGINES = ("fbgemm", "qnnpack")
 
 
-def data(seed: int, *shape: int) -> torch.Tensor:
-    return torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
-
-
-CALIB = [[data(i, 2, 5)] for i in range(2)]
-IMAGES = [[data(10 + i, 1, 3, 10, 10)] for i in range(2)]
+CALIB = [[uniform(i, 2, 5)] for i in range(2)]
+IMAGES = [[uniform(10 + i, 1, 3, 10, 10)] for i in range(2)]
 
 
 def calibrated(model: torch.nn.Module, calibration: list, engine: str) -> torch.nn.Module:
@@ -91,7 +87,7 @@ def test_reference_module_impl(float_class, kwargs, shape):
     torch.manual_seed(0)
     model = Wrapped(float_class(**kwargs))
     model.qconfig = default_qconfig
-    x = data(1, *shape)
+    x = uniform(1, *shape)
     converted = calibrated(model, [[x]], "fbgemm")
     assert type(converted.conv).__name__ == float_class.__name__
     check_emulation(converted, (x,), "fbgemm")
@@ -113,7 +109,7 @@ def test_int16_reference_module(engine):
         activation=MovingAverageMinMaxObserver.with_args(**int16),
         weight=MovingAverageMinMaxObserver.with_args(qscheme=torch.per_tensor_symmetric, **int16),
     )
-    x = data(2, 16, 1, 10, 10)
+    x = uniform(2, 16, 1, 10, 10)
     with torch_engine(engine):
         prepared = prepare(model.eval())
         prepared(x)
@@ -141,14 +137,14 @@ def test_activation_op_impl(engine, float_module, quantized_class):
     with torch_engine(engine):
         converted = convert(prepare(model))
     assert type(converted.conv) is quantized_class
-    check_emulation(converted, (data(3, 4, 6) * 4 - 2,), engine)
+    check_emulation(converted, (uniform(3, 4, 6) * 4 - 2,), engine)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("train_mode", [False, True])
 def test_functional_module(engine, train_mode):
     model = models.ModelWithFunctionals()
-    x = torch.quantize_per_tensor(data(4, 10, 1), 0.01, 30, torch.quint8).dequantize()
+    x = torch.quantize_per_tensor(uniform(4, 10, 1), 0.01, 30, torch.quint8).dequantize()
     with torch_engine(engine):
         if train_mode:
             model.qconfig = get_default_qat_qconfig("fbgemm")
@@ -158,7 +154,7 @@ def test_functional_module(engine, train_mode):
             prepared = prepare(model)
         prepared(x)
         converted = convert(prepared.eval())
-    xq = torch.quantize_per_tensor(data(4, 10, 1), 0.01, 30, torch.quint8)
+    xq = torch.quantize_per_tensor(uniform(4, 10, 1), 0.01, 30, torch.quint8)
     check_emulation(converted, (xq,), engine)
 
 
@@ -169,17 +165,17 @@ def test_functional_module(engine, train_mode):
 def test_single_layer(engine):
     model = models.AnnotatedSingleLayerLinearModel(engine)
     converted = calibrated(model, CALIB, engine)
-    check_emulation(converted, (data(5, 3, 5),), engine)
+    check_emulation(converted, (uniform(5, 3, 5),), engine)
     with torch_engine(engine):
         one_line = quantize(models.AnnotatedSingleLayerLinearModel(engine),
                             lambda m, d: [m(*i) for i in d], [CALIB])  # fmt: skip
-    check_emulation(one_line, (data(5, 3, 5),), engine)
+    check_emulation(one_line, (uniform(5, 3, 5),), engine)
 
 
 def test_two_layers():
     converted = calibrated(models.AnnotatedTwoLayerLinearModel(), CALIB, "fbgemm")
     assert type(converted.fc1) is torch.nn.Linear  # float fc1 runs in torch
-    check_emulation(converted, (data(6, 3, 5),), "fbgemm")
+    check_emulation(converted, (uniform(6, 3, 5),), "fbgemm")
 
 
 @pytest.mark.parametrize(
@@ -195,17 +191,17 @@ def test_two_layers():
 def test_nested(make, engines):
     for engine in engines:
         converted = calibrated(make(engine), CALIB, engine)
-        check_emulation(converted, (data(7, 4, 5),), engine)
+        check_emulation(converted, (uniform(7, 4, 5),), engine)
 
 
 def test_manual_and_dequant_stub():
     converted = calibrated(models.QuantStubModel(), CALIB, "fbgemm")
-    check_emulation(converted, (data(8, 3, 5),), "fbgemm")
+    check_emulation(converted, (uniform(8, 3, 5),), "fbgemm")
     without_dequant = models.QuantStubModel().eval()
     without_dequant.dequant.qconfig = None
     converted = calibrated(without_dequant, CALIB, "fbgemm")
     assert type(converted.dequant) is DeQuantStub
-    check_emulation(converted, (data(8, 3, 5),), "fbgemm")
+    check_emulation(converted, (uniform(8, 3, 5),), "fbgemm")
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -219,7 +215,7 @@ def test_resnet_base(engine):
     model.qconfig = get_default_qconfig(engine)
     converted = calibrated(model, IMAGES, engine)
     assert type(converted.module.myop) is nnq.QFunctional
-    check_emulation(converted, (data(11, 2, 3, 10, 10),), engine)
+    check_emulation(converted, (uniform(11, 2, 3, 10, 10),), engine)
 
 
 def test_normalization():
@@ -227,7 +223,7 @@ def test_normalization():
     model.qconfig = get_default_qconfig("fbgemm")
     converted = calibrated(model, CALIB, "fbgemm")
     assert type(converted.instance_norm3d) is nnq.InstanceNorm3d
-    check_emulation(converted, (data(12, 3, 5),), "fbgemm")
+    check_emulation(converted, (uniform(12, 3, 5),), "fbgemm")
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -241,7 +237,7 @@ def test_save_load_state_dict(engine):
         return model
 
     converted = calibrated(fresh(), CALIB, engine)
-    x = data(13, 2, 5)
+    x = uniform(13, 2, 5)
     with torch_engine(engine):
         expected = converted(x)
         buffer = io.BytesIO()
@@ -258,7 +254,7 @@ def test_save_load_state_dict(engine):
 def test_activations():
     converted = calibrated(models.ActivationsTestModel(), CALIB, "fbgemm")
     assert type(converted.elu) is nnq.ELU
-    check_emulation(converted, (data(14, 3, 5) * 6 - 3,), "fbgemm")
+    check_emulation(converted, (uniform(14, 3, 5) * 6 - 3,), "fbgemm")
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -274,9 +270,9 @@ def test_forward_hooks_preserved(engine):
     counter.update(pre_forwards=0, forwards=0)
     emulated = qemu.emulate(converted, engine=engine, backend="numpy")
     with torch_engine(engine):
-        emulated(data(15, 2, 5))
+        emulated(uniform(15, 2, 5))
     assert counter == {"pre_forwards": 1, "forwards": 1}
-    check_emulation(converted, (data(15, 2, 5),), engine)
+    check_emulation(converted, (uniform(15, 2, 5),), engine)
 
 
 INDICES = torch.tensor([9, 6, 5, 7, 8, 8, 9, 2, 8, 6, 6, 9, 1, 6, 8, 8, 3, 2, 3, 6, 3, 6, 5, 7,
@@ -301,7 +297,11 @@ def test_quantized_embedding(qconfig):
     model = models.EmbeddingWithStaticLinear().eval()
     with torch_engine("fbgemm"):
         converted = convert(prepare(model))
-    inputs = (torch.LongTensor([1, 2, 4, 5, 4, 3, 2, 9]), torch.LongTensor([0, 4]), data(16, 2, 4))
+    inputs = (
+        torch.LongTensor([1, 2, 4, 5, 4, 3, 2, 9]),
+        torch.LongTensor([0, 4]),
+        uniform(16, 2, 4),
+    )
     check_emulation(converted, inputs, "fbgemm")
 
 
@@ -316,14 +316,14 @@ def test_quantized_embedding_bag(dtype):
     model.qconfig = qconfig
     with torch_engine("fbgemm"):
         converted = convert(prepare(model))
-    weights = data(17, len(INDICES)) * 0.49 + 0.01
+    weights = uniform(17, len(INDICES)) * 0.49 + 0.01
     check_emulation(converted, (INDICES, OFFSETS, weights), "fbgemm")
     with_linear = models.EmbeddingBagWithLinear(with_weights=True).eval()
     with_linear.emb.qconfig = qconfig
     with torch_engine("fbgemm"):
         converted = convert(prepare(with_linear))
     assert type(converted.fc) is torch.nn.Linear
-    check_emulation(converted, (INDICES, OFFSETS, weights, data(18, 5, 5)), "fbgemm")
+    check_emulation(converted, (INDICES, OFFSETS, weights, uniform(18, 5, 5)), "fbgemm")
 
 
 def test_quantwrapper_attaches_qconfig_to_dequant():
@@ -331,7 +331,7 @@ def test_quantwrapper_attaches_qconfig_to_dequant():
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1)).eval()
     model[0].qconfig = default_qconfig
     model[0] = QuantWrapper(model[0])
-    x = data(19, 2, 1, 4, 4)
+    x = uniform(19, 2, 1, 4, 4)
     converted = calibrated(model, [[x]], "fbgemm")
     assert isinstance(converted[0].dequant, nnq.DeQuantize)
     check_emulation(converted, (x,), "fbgemm")
