@@ -140,13 +140,62 @@ class ObservedTensors:
     def check(self) -> int:
         """Assert qemu's observers choose torch's qparams; returns the observers checked."""
         for path, observer in self.observers.items():
-            mirror = getattr(qemu.observers, type(observer).__name__)(**_observer_kwargs(observer))
+            mirror = mirror_observer(observer)
             for values in self.seen[path]:
                 mirror(values)
-            scale, zero_point = observer.calculate_qparams()
-            assert_bitexact(
-                mirror.calculate_qparams(),
-                (scale.numpy(), zero_point.numpy()),
-                f"observer {path}",
-            )
+            assert_same_qparams(mirror, observer, f"observer {path}")
         return len(self.observers)
+
+
+def mirror_observer(observer: ObserverBase) -> Any:
+    """qemu's observer of the same class and arguments as a torch observer."""
+    return getattr(qemu.observers, type(observer).__name__)(**_observer_kwargs(observer))
+
+
+def assert_same_qparams(mirror: Any, observer: ObserverBase, name: str) -> None:
+    scale, zero_point = observer.calculate_qparams()
+    assert_bitexact(mirror.calculate_qparams(), (scale.numpy(), zero_point.numpy()), name)
+
+
+def _quantized_weight(module: torch.nn.Module) -> torch.Tensor | None:
+    """The quantized weight a converted module computes with (None for fp16 weights and
+    modules without a single weight)."""
+    if hasattr(module, "_packed_params") and hasattr(module._packed_params, "_weight_bias"):
+        weight = module._packed_params._weight_bias()[0]
+    elif hasattr(module, "_weight_bias"):
+        weight = module._weight_bias()[0]
+    elif callable(getattr(module, "weight", None)):
+        weight = module.weight()
+    else:
+        return None
+    return weight if weight.is_quantized else None
+
+
+def check_weight_qparams(float_model: torch.nn.Module, converted: torch.nn.Module) -> int:
+    """For every converted layer with a quantized weight, the weight observer of its
+    qconfig, run by torch and by qemu on the float weight it quantized (after fusion),
+    chooses the same qparams, and those are the ones the layer's weight carries.
+    Returns the layers checked."""
+    checked = 0
+    for path, module in converted.named_modules():
+        packed_params = type(module).__name__.endswith("PackedParams")  # a layer's child
+        weight = (
+            None if packed_params or not is_quantized_module(module) else _quantized_weight(module)
+        )
+        if weight is None:
+            continue
+        source = float_model.get_submodule(path)
+        float_weight = source.weight if hasattr(source, "weight") else source[0].weight
+        observer = source.qconfig.weight()
+        mirror = mirror_observer(observer)
+        observer(float_weight.detach())
+        mirror(float_weight.detach().numpy())
+        assert_same_qparams(mirror, observer, f"weight observer {path}")
+        scale, zero_point = observer.calculate_qparams()
+        if weight.qscheme() in (torch.per_tensor_affine, torch.per_tensor_symmetric):
+            assert (weight.q_scale(), weight.q_zero_point()) == (float(scale), int(zero_point))
+        else:
+            assert torch.equal(weight.q_per_channel_scales(), scale.double())
+            assert torch.equal(weight.q_per_channel_zero_points().double(), zero_point.double())
+        checked += 1
+    return checked

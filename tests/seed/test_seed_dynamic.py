@@ -8,12 +8,14 @@ models run on fbgemm only, as the seed's own RNN-cell test skips them on qnnpack
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 torch = pytest.importorskip("torch")
 import torch.ao.nn.quantized.dynamic as nnqd  # noqa: E402
 from seed import models  # noqa: E402
-from seed.flows import check_emulation, torch_engine, uniform  # noqa: E402
+from seed.flows import check_emulation, check_weight_qparams, torch_engine, uniform  # noqa: E402
 from torch.ao.quantization import (  # noqa: E402
     convert,
     default_dynamic_qconfig,
@@ -35,9 +37,12 @@ CASE_IDS = ["fbgemm-qint8", "fbgemm-float16", "qnnpack-qint8"]
 
 
 def convert_dynamic(model: torch.nn.Module, qconfig_dict: dict) -> torch.nn.Module:
-    """The seed's prepare_dynamic + convert_dynamic."""
+    """The seed's prepare_dynamic + convert_dynamic; each int8 layer's weight qparams
+    reproduced by qemu's copy of its weight observer."""
     propagate_qconfig_(model, qconfig_dict)
+    float_model = copy.deepcopy(model)
     convert(model, get_default_dynamic_quant_module_mappings(), inplace=True)
+    check_weight_qparams(float_model, model)
     return model
 
 
@@ -83,11 +88,14 @@ def test_type_match_rule(engine, dtype):
 
 @pytest.mark.parametrize("engine", ["fbgemm", "qnnpack"])
 def test_per_channel_linear_quantize(engine):
+    qconfig_dict = {torch.nn.Linear: per_channel_dynamic_qconfig}
     with torch_engine(engine):
-        model = quantize_dynamic(
-            models.NestedModel().eval(), {torch.nn.Linear: per_channel_dynamic_qconfig}
-        )
-    check_emulation(model, (uniform(3, 3, 5),), engine)
+        flows = [
+            convert_dynamic(models.NestedModel().eval(), qconfig_dict),
+            quantize_dynamic(models.NestedModel().eval(), qconfig_dict),
+        ]
+    for model in flows:
+        check_emulation(model, (uniform(3, 3, 5),), engine)
 
 
 @pytest.mark.parametrize("engine", ["fbgemm", "qnnpack"])

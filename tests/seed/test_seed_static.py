@@ -17,7 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.ao.nn.quantized as nnq  # noqa: E402
 from seed import models  # noqa: E402
-from seed.flows import ObservedTensors, check_emulation, torch_engine, uniform  # noqa: E402
+from seed.flows import ObservedTensors, check_emulation, check_weight_qparams, torch_engine, uniform  # noqa: E402
 from torch.ao.quantization import (  # noqa: E402
     DeQuantStub,
     PerChannelMinMaxObserver,
@@ -46,14 +46,17 @@ IMAGES = [[uniform(10 + i, 1, 3, 10, 10)] for i in range(2)]
 
 
 def calibrated(model: torch.nn.Module, calibration: list, engine: str) -> torch.nn.Module:
-    """prepare, calibrate, check the observers' qparams against qemu's, convert."""
+    """prepare, calibrate, convert; the qparams of the activation observers and of each
+    layer's weight observer reproduced by qemu's observers."""
     with torch_engine(engine):
         prepared = prepare(model)
         observed = ObservedTensors(prepared)
         for inputs in calibration:
             prepared(*inputs)
         assert observed.check() > 0
-        return convert(prepared)
+        converted = convert(prepared)
+    check_weight_qparams(prepared, converted)
+    return converted
 
 
 # -- TestQuantizeEagerOps ---------------------------------------------------------------
