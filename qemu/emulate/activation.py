@@ -46,14 +46,15 @@ class EmulatedActivation(EmulatedModule):
     def __init__(self, original: torch.nn.Module, engine: str, backend: str) -> None:
         super().__init__(original, engine, backend)
         self.call, self.output_layout = _ACTIVATIONS[type(original)](original)
-        self.inplace = bool(getattr(original, "inplace", False))
+        # quantized::relu6 honours inplace=True; quantized::leaky_relu ignores it (torch
+        # warns "inplace=True is not supported for quantized::leaky_relu yet").
+        self.inplace = isinstance(original, nnq.ReLU6) and bool(original.inplace)
         self.qnnpack = engines.get(engine).is_qnnpack
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         result = self.call(to_qtensor(x), memory_format=memory_layout(x), **self.ops_kwargs())
         output = from_result(result, self.output_layout(x, self.qnnpack))
         if self.inplace:
-            # quantized::relu6 / leaky_relu with inplace=True write into the input tensor.
             return x.copy_(output)
         return output
 

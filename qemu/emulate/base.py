@@ -19,6 +19,7 @@ class EmulatedModule(torch.nn.Module):
         self.engine = engine
         self.backend = backend
         self.emulates = f"{type(original).__module__}.{type(original).__qualname__}"
+        self.train(original.training)
 
     def ops_kwargs(self) -> dict[str, str]:
         return {"engine": self.engine, "backend": self.backend}

@@ -76,8 +76,14 @@ class EmulatedRNN(EmulatedModule):
         self.bidirectional = bool(original.bidirectional)
         self.batch_first = bool(original.batch_first)
         self.reduce_range = _cell_reduce_range(original)
+        self.dropout = float(original.dropout)
 
     def forward(self, input: Any, hx: Any = None) -> Any:
+        if self.training and self.dropout > 0 and self.num_layers > 1:
+            raise ValueError(
+                f"dropout: {self.dropout} between layers in training mode is random; call "
+                "eval() on the model (torch applies no dropout then)"
+            )
         packed = isinstance(input, PackedSequence)
         if packed:
             data, batch_sizes, sorted_indices, unsorted_indices = input

@@ -151,3 +151,21 @@ def test_fbgemm_avx2_through_the_subprocess_where_it_matters():
         for backend in ("numpy", "numba"):
             actual = qemu.emulate(model, engine="fbgemm-avx2", backend=backend)(x)
             assert_bitexact(as_qemu(actual), as_qemu(reference), f"{make.__name__} {backend}")
+
+
+def test_rnn_dropout_in_training_mode_is_refused():
+    """Between-layer dropout in training mode is random in torch: refused, eval() works
+    (the emulated modules take the original's training flag)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.LSTM(2, 3, num_layers=2, dropout=0.5))
+    with torch_engine("fbgemm"):
+        quantized = quantize_dynamic(model.eval())
+    x = uniform(5, 4, 1, 2)
+    quantized.train()
+    with pytest.raises(ValueError, match="dropout: 0.5 between layers in training mode"):
+        qemu.emulate(quantized, engine="fbgemm", backend="numpy")(x)
+    quantized.eval()
+    emulated = qemu.emulate(quantized, engine="fbgemm", backend="numpy")
+    assert not emulated[0].training
+    with torch_engine("fbgemm"):
+        assert_bitexact(as_qemu(emulated(x)), as_qemu(quantized(x)))

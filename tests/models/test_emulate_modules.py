@@ -165,3 +165,22 @@ def test_every_handled_type_is_exercised():
         "Embedding", "EmbeddingBag", "LSTM", "GRU", "LSTMCell", "GRUCell", "RNNCell",
     }  # fmt: skip
     assert {name.rsplit(".", 1)[-1] for name in handled_types()} == exercised
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_inplace_activations_as_torch(engine):
+    """quantized::relu6 writes into its input with inplace=True; quantized::leaky_relu
+    ignores the flag and returns a new tensor. The emulation does the same."""
+    model = torch.nn.Sequential(
+        torch.nn.Identity(), nnq.LeakyReLU(0.2, 10, 0.1, inplace=True), nnq.ReLU6(inplace=True)
+    )
+    x = torch.quantize_per_tensor(normal(9, 2, 3, 4) * 4, 0.05, 100, torch.quint8)
+    for backend in ("numpy", "numba"):
+        leaky_input, relu6_input = x.clone(), x.clone()
+        emulated = qemu.emulate(model, engine=engine, backend=backend)
+        with torch_engine(engine):
+            assert emulated[1](leaky_input).data_ptr() != leaky_input.data_ptr()
+            assert emulated[2](relu6_input).data_ptr() == relu6_input.data_ptr()
+            expected = torch.ops.quantized.relu6(x, False)
+        assert torch.equal(leaky_input.int_repr(), x.int_repr())
+        assert torch.equal(relu6_input.int_repr(), expected.int_repr())
