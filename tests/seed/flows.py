@@ -90,7 +90,8 @@ def run(model: torch.nn.Module, inputs: tuple, select) -> tuple[Any, list]:
 def check_emulation(model: torch.nn.Module, inputs: tuple, engine: str) -> int:
     """Run ``model`` under torch's ``engine`` and its emulation on each qemu backend;
     assert every quantized module's output and the model's output equal bit for bit
-    (quantized outputs also in torch's layout). Returns the modules compared."""
+    (quantized outputs also in torch's layout). For fbgemm, also the fbgemm variants
+    this host reaches only through the torch subprocess. Returns the modules compared."""
     with torch_engine(engine):
         expected, expected_modules = run(model, inputs, is_quantized_module)
         for backend in BACKENDS:
@@ -103,7 +104,38 @@ def check_emulation(model: torch.nn.Module, inputs: tuple, engine: str) -> int:
                 assert_bitexact(got, want, f"{engine}/{backend} {path}")
                 assert got_strides == want_strides, f"{engine}/{backend} {path}: layout"
             assert_bitexact(as_qemu(actual), as_qemu(expected), f"{engine}/{backend} output")
+        if engine == "fbgemm":
+            check_subprocess_variants(model, inputs)
     return len(expected_modules)
+
+
+def subprocess_variants() -> list[str]:
+    """The fbgemm variants this host's torch computes only in a subprocess (AVX2 and
+    AVX512 on a VNNI host): where int16 pair sums saturate, they part from ``fbgemm``."""
+    names = ("fbgemm", "fbgemm-avx512", "fbgemm-avx2")
+    return [
+        name
+        for name in names
+        if name != qemu.engines.host()
+        and qemu.engines.reproducible_here(qemu.engines.get(name)) is None
+    ]
+
+
+def check_subprocess_variants(model: torch.nn.Module, inputs: tuple) -> None:
+    """The emulation on each subprocess-only fbgemm variant against torch's ops run in
+    that subprocess (the emulation with backend "torch"), module by module."""
+    for engine in subprocess_variants():
+        expected, expected_modules = run(
+            qemu.emulate(model, engine=engine, backend="torch"),
+            inputs,
+            lambda m: isinstance(m, EmulatedModule),
+        )
+        for backend in BACKENDS:
+            emulated = qemu.emulate(model, engine=engine, backend=backend)
+            actual, actual_modules = run(emulated, inputs, lambda m: isinstance(m, EmulatedModule))
+            for (path, got, _), (_, want, _) in zip(actual_modules, expected_modules, strict=True):
+                assert_bitexact(got, want, f"{engine}/{backend} {path}")
+            assert_bitexact(as_qemu(actual), as_qemu(expected), f"{engine}/{backend} output")
 
 
 def _observer_kwargs(observer: ObserverBase) -> dict:
