@@ -169,3 +169,21 @@ def test_rnn_dropout_in_training_mode_is_refused():
     assert not emulated[0].training
     with torch_engine("fbgemm"):
         assert_bitexact(as_qemu(emulated(x)), as_qemu(quantized(x)))
+
+
+@pytest.mark.parametrize("engine", ["fbgemm", "qnnpack"])
+def test_shared_and_root_modules(engine):
+    """A quantized module reached by two paths is replaced at both (by one emulated
+    module); a model that is itself one quantized module comes back emulated."""
+    torch.manual_seed(0)
+    with torch_engine(engine):
+        linear = quantize_dynamic(torch.nn.Sequential(torch.nn.Linear(5, 5)))[0]
+        model = torch.nn.Sequential(linear, torch.nn.ReLU(), linear)
+        x = uniform(6, 3, 5)
+        expected, expected_single = model(x), linear(x)
+    emulated = qemu.emulate(model, engine=engine, backend="numba")
+    assert emulated[0] is emulated[2] and type(emulated[2]).__name__ == "EmulatedDynamicLinear"
+    alone = qemu.emulate(linear, engine=engine, backend="numba")
+    assert type(alone).__name__ == "EmulatedDynamicLinear"
+    assert_bitexact(as_qemu(emulated(x)), as_qemu(expected))
+    assert_bitexact(as_qemu(alone(x)), as_qemu(expected_single))
