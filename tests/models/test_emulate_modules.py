@@ -6,6 +6,8 @@ the norm, activation and functional modules."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 import torch.ao.nn.quantized as nnq  # noqa: E402
@@ -18,11 +20,13 @@ from torch.ao.quantization import (  # noqa: E402
     default_qconfig,
     fuse_modules,
     prepare,
+    quantize_dynamic,
 )
 
 import qemu  # noqa: E402
 from qemu.emulate import EmulationError  # noqa: E402
 from qemu.emulate.registry import handled_types  # noqa: E402
+from qemu.testing import cases  # noqa: E402
 
 ENGINES = ("fbgemm", "qnnpack")
 
@@ -184,3 +188,68 @@ def test_inplace_activations_as_torch(engine):
             expected = torch.ops.quantized.relu6(x, False)
         assert torch.equal(leaky_input.int_repr(), x.int_repr())
         assert torch.equal(relu6_input.int_repr(), expected.int_repr())
+
+
+_BUILT: dict[tuple[str, str], torch.nn.Module] = {}
+
+
+def _zoo_2d(engine: str) -> torch.nn.Module:
+    if ("zoo2d", engine) not in _BUILT:
+        model = converted(
+            Zoo2d(), [["conv", "relu"], ["bn", "bn_relu"]], (normal(5, 2, 3, 6, 6),), engine
+        )
+        model.sigmoid, model.softmax = nnq.Sigmoid(1 / 256, 0), nnq.Softmax(1, 1 / 256, 0)
+        _BUILT["zoo2d", engine] = model
+    return _BUILT["zoo2d", engine]
+
+
+class Recurrent(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm, self.gru = (
+            torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True),
+            torch.nn.GRU(8, 5),
+        )
+        self.fc = torch.nn.Linear(5, 2)
+
+    def forward(self, x):
+        return self.fc(self.gru(self.lstm(x)[0])[0])
+
+
+def _recurrent(engine: str, fp16: bool) -> torch.nn.Module:
+    key = ("recurrent-fp16" if fp16 else "recurrent", engine)
+    if key not in _BUILT:
+        torch.manual_seed(0)
+        with torch_engine(engine):
+            _BUILT[key] = quantize_dynamic(
+                Recurrent().eval(), dtype=torch.float16 if fp16 else torch.qint8
+            )
+    return _BUILT[key]
+
+
+@settings(max_examples=cases(6))
+@given(
+    engine=st.sampled_from(ENGINES),
+    seed=st.integers(0, 2**16),
+    scale=st.sampled_from([0.05, 1.0, 4.0, 40.0]),
+    batch=st.integers(1, 3),
+    height=st.integers(3, 8),
+)
+def test_zoo_2d_random_inputs(engine, seed, scale, batch, height):
+    """The 2-D zoo on inputs of other shapes and ranges than it was calibrated on
+    (values clamped at the activation ranges included)."""
+    check_emulation(_zoo_2d(engine), (normal(seed, batch, 3, height, 6) * scale,), engine)
+
+
+@settings(max_examples=cases(6))
+@given(
+    case=st.sampled_from([("fbgemm", False), ("fbgemm", True), ("qnnpack", False)]),
+    seed=st.integers(0, 2**16),
+    scale=st.sampled_from([0.05, 1.0, 10.0, 300.0]),
+    steps=st.integers(1, 5),
+    batch=st.integers(1, 4),
+)
+def test_recurrent_random_inputs(case, seed, scale, steps, batch):
+    """Dynamic LSTM (2 layers, bidirectional) -> GRU -> linear, int8 or fp16 weights."""
+    engine, fp16 = case
+    check_emulation(_recurrent(engine, fp16), (normal(seed, steps, batch, 3) * scale,), engine)
