@@ -1,5 +1,0 @@
-"""Seed-flow tests need torch; they skip cleanly without it."""
-
-import pytest
-
-pytest.importorskip("torch")
