@@ -167,7 +167,7 @@ def diff_model(
                 actual, _ = _record(emulated, lambda m: isinstance(m, EmulatedModule))
                 with torch.no_grad():
                     emulated(*inputs)
-                for (path, kind, want), (_, _, got) in zip(expected, actual, strict=False):
+                for (path, kind, want), (_, _, got) in zip(expected, actual, strict=True):
                     result = compare_results(got, want)
                     pair.modules.append(
                         ModuleComparison(
