@@ -150,10 +150,11 @@ def emulate(model: Any, *, engine: str | None = None, backend: str | None = None
     try:
         emulated = copy.deepcopy(model)
     except RuntimeError as error:
-        # Copying repacks every packed weight through unpack; qnnpack cannot unpack its
-        # conv3d weights ("QNNPACK only supports conv2d_unpack right now").
+        # Copying unpacks and repacks every packed weight; torch's qnnpack can do neither
+        # for some convolutions ("QNNPACK only supports conv2d_unpack right now", and a
+        # converted 1x1x1 conv1d whose weight unpacks as 2-D).
         raise EmulationError(
-            f"cannot copy the model: torch failed to unpack a packed weight ({error}); "
+            f"cannot copy the model: torch failed to copy a packed weight ({error}); "
             "convert the model under fbgemm and emulate it with the engine you want "
             "(the quantized weights are the same, the engine's numerics are qemu's)"
         ) from error
