@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.ao.quantization import FakeQuantizeBase
 from torch.ao.quantization.observer import ObserverBase
 from torch.nn.utils.rnn import PackedSequence
 
@@ -158,10 +159,17 @@ class ObservedTensors:
     calibration, to replay it into qemu's observer of the same class and arguments."""
 
     def __init__(self, prepared: torch.nn.Module) -> None:
+        # Observers inside fake-quantize modules (QAT) are updated by fused kernels, not
+        # called: they are not replayed.
+        fake_quantizes = [
+            path for path, m in prepared.named_modules() if isinstance(m, FakeQuantizeBase)
+        ]
         self.observers = {
             path: m
             for path, m in prepared.named_modules()
-            if isinstance(m, ObserverBase) and hasattr(m, "min_val")
+            if isinstance(m, ObserverBase)
+            and hasattr(m, "min_val")
+            and not any(path.startswith(f + ".") for f in fake_quantizes)
         }
         self.seen: dict[str, list[np.ndarray]] = {path: [] for path in self.observers}
         for path, observer in self.observers.items():
@@ -169,14 +177,30 @@ class ObservedTensors:
                 lambda _m, args, path=path: self.seen[path].append(args[0].detach().numpy().copy())
             )
 
-    def check(self) -> int:
-        """Assert qemu's observers choose torch's qparams; returns the observers checked."""
+    def check(self, converted: torch.nn.Module) -> int:
+        """Assert qemu's observers choose the qparams torch's converted module carries
+        (or, where it keeps none, torch's observer computes); returns the observers
+        checked."""
         for path, observer in self.observers.items():
             mirror = mirror_observer(observer)
             for values in self.seen[path]:
                 mirror(values)
-            assert_same_qparams(mirror, observer, f"observer {path}")
+            owner = path.rpartition(".activation_post_process")[0]
+            carried = _output_qparams(converted.get_submodule(owner) if owner else converted)
+            if carried is None:
+                assert_same_qparams(mirror, observer, f"observer {path}")
+                continue
+            scale, zero_point = mirror.calculate_qparams()
+            assert (float(scale[0]), int(zero_point[0])) == carried, f"observer {path}"
         return len(self.observers)
+
+
+def _output_qparams(module: torch.nn.Module) -> tuple[float, int] | None:
+    """The output (scale, zero point) a converted quantized module was given."""
+    for scale, zero_point in (("scale", "zero_point"), ("output_scale", "output_zero_point")):
+        if is_quantized_module(module) and hasattr(module, scale):
+            return float(getattr(module, scale)), int(getattr(module, zero_point))
+    return None
 
 
 def mirror_observer(observer: ObserverBase) -> Any:

@@ -53,8 +53,8 @@ def calibrated(model: torch.nn.Module, calibration: list, engine: str) -> torch.
         observed = ObservedTensors(prepared)
         for inputs in calibration:
             prepared(*inputs)
-        assert observed.check() > 0
         converted = convert(prepared)
+        assert observed.check(converted) > 0
     check_weight_qparams(prepared, converted)
     return converted
 
@@ -153,7 +153,10 @@ def test_activation_op_impl(engine, float_module, quantized_class):
     model = Wrapped(float_module).eval()
     model.qconfig = default_qconfig
     with torch_engine(engine):
-        converted = convert(prepare(model))
+        prepared = prepare(model)
+        observed = ObservedTensors(prepared)
+        converted = convert(prepared)
+    assert observed.check(converted) > 0  # qemu's observers that saw nothing agree
     assert type(converted.conv) is quantized_class
     check_emulation(converted, (uniform(3, 4, 6) * 4 - 2,), engine)
 
@@ -170,8 +173,10 @@ def test_functional_module(engine, train_mode):
         else:
             model.qconfig = get_default_qconfig("qnnpack")
             prepared = prepare(model)
+        observed = ObservedTensors(prepared)  # none under QAT (fake-quantize modules)
         prepared(x)
         converted = convert(prepared.eval())
+    assert observed.check(converted) == (0 if train_mode else 4)
     xq = torch.quantize_per_tensor(uniform(4, 10, 1), 0.01, 30, torch.quint8)
     check_emulation(converted, (xq,), engine)
 
