@@ -170,7 +170,7 @@ def emulate(model: Any, *, engine: str | None = None, backend: str | None = None
             if is_quantized_module(module):
                 raise EmulationError(
                     f"cannot emulate module '{path}' of type {_type_name(module)}: qemu has no "
-                    f"emulation for it (emulated types: qemu.emulate.handled_types())"
+                    f"emulation for it (the emulated types: from qemu.emulate import handled_types)"
                 )
             continue
         if id(module) not in replacements:
