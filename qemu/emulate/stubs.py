@@ -1,4 +1,6 @@
-"""Quantize and DeQuantize (the converted QuantStub / DeQuantStub)."""
+"""Quantize and DeQuantize (the converted QuantStub / DeQuantStub). Both write their
+output in the input's suggested memory format, as torch's quantize_per_tensor and
+dequantize do."""
 
 from __future__ import annotations
 
@@ -35,7 +37,6 @@ class EmulatedQuantize(EmulatedModule):
 
 class EmulatedDeQuantize(EmulatedModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Both write their output in the input's suggested memory format.
         return from_result(qemu.dequantize(to_qtensor(x), **self.ops_kwargs()), suggested_layout(x))
 
 
