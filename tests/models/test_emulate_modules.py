@@ -5,13 +5,15 @@ the norm, activation and functional modules."""
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 import torch.ao.nn.quantized as nnq  # noqa: E402
-from seed.flows import check_emulation, normal, torch_engine  # noqa: E402
+from seed.flows import as_qemu, check_emulation, normal, torch_engine  # noqa: E402
 from torch.ao.nn.quantized import FloatFunctional  # noqa: E402
 from torch.ao.quantization import (  # noqa: E402
     DeQuantStub,
@@ -26,7 +28,7 @@ from torch.ao.quantization import (  # noqa: E402
 import qemu  # noqa: E402
 from qemu.emulate import EmulationError  # noqa: E402
 from qemu.emulate.registry import handled_types  # noqa: E402
-from qemu.testing import cases  # noqa: E402
+from qemu.testing import assert_bitexact, cases  # noqa: E402
 
 ENGINES = ("fbgemm", "qnnpack")
 
@@ -253,3 +255,17 @@ def test_recurrent_random_inputs(case, seed, scale, steps, batch):
     """Dynamic LSTM (2 layers, bidirectional) -> GRU -> linear, int8 or fp16 weights."""
     engine, fp16 = case
     check_emulation(_recurrent(engine, fp16), (normal(seed, steps, batch, 3) * scale,), engine)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_emulated_models_pickle(engine):
+    """An emulated model survives pickling (torch.save of the whole model) and computes
+    the same afterwards."""
+    for model, x in [
+        (_zoo_2d(engine), normal(10, 1, 3, 4, 6)),
+        (_recurrent(engine, fp16=False), normal(11, 3, 2, 3)),
+    ]:
+        emulated = qemu.emulate(model, engine=engine, backend="numpy")
+        restored = pickle.loads(pickle.dumps(emulated))
+        with torch_engine(engine):
+            assert_bitexact(as_qemu(restored(x)), as_qemu(emulated(x)))
