@@ -25,7 +25,7 @@ from torch.ao.quantization import (  # noqa: E402
 
 import qemu  # noqa: E402
 from qemu.emulate import EmulationError  # noqa: E402
-from qemu.testing import assert_bitexact, compare_results  # noqa: E402
+from qemu.testing import assert_bitexact  # noqa: E402
 
 
 def static_model(engine: str) -> torch.nn.Module:
@@ -90,6 +90,20 @@ def test_diff_model_on_both_engines(make):
             assert all(m.elements > 0 and m.equal for m in pair.modules)
             assert pair.first_divergence is None
         assert str(report).count("first divergence: none (bit-exact)") == 2
+        assert report.partings == []  # one engine: nothing to part from
+
+
+def test_diff_model_shows_where_engines_part():
+    """The dynamic model's emulations on fbgemm and qnnpack part at its first linear
+    (qnnpack ignores reduce_range), each bit-exact against its own torch."""
+    model = dynamic_model("fbgemm")
+    report = qemu.diff_model(model, uniform(8, 3, 5) * 4 - 2, engines=["fbgemm", "qnnpack"],
+                             backends="numpy")  # fmt: skip
+    assert all(p.first_divergence is None for p in report.pairs)
+    (parting,) = report.partings
+    assert parting.engines == ("fbgemm", "qnnpack")
+    assert parting.first_divergence.path == "sub1.fc"
+    assert "engines part at: sub1.fc" in str(report)
 
 
 def test_diff_model_names_the_first_divergence(monkeypatch):
@@ -141,9 +155,15 @@ def test_fbgemm_avx2_through_the_subprocess_where_it_matters():
     )
     assert all(p.first_divergence is None and len(p.modules) == 3 for p in report.pairs)
     assert "subprocess" in report.pairs[2].note
-    vnni = qemu.emulate(model, engine="fbgemm", backend="numba")(x)
-    avx2 = qemu.emulate(model, engine="fbgemm-avx2", backend="numba")(x)
-    assert compare_results(as_qemu(avx2), as_qemu(vnni)).mismatches > 0
+    # Both engines bit-exact against their torch, and they part at the saturating linear.
+    assert [(p.engines, p.backend) for p in report.partings] == [
+        (("fbgemm", "fbgemm-avx2"), "numpy"),
+        (("fbgemm", "fbgemm-avx2"), "numba"),
+    ]
+    for parting in report.partings:
+        assert parting.first_divergence.path == "module"
+        assert [m.equal for m in parting.modules] == [True, False, False]
+    assert str(report).count("engines part at: module") == 2
     for make in (static_model, dynamic_model):
         model = make("fbgemm")
         x = uniform(4, 2, 3, 10, 10) if make is static_model else uniform(4, 3, 5)
