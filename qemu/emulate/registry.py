@@ -11,7 +11,16 @@ from qemu import config, engines
 
 # Modules defining handlers; each registers its torch classes when imported (they
 # import torch, so they are loaded only when emulate() runs).
-_HANDLER_MODULES = ("qemu.emulate.stubs",)
+_HANDLER_MODULES = (
+    "qemu.emulate.stubs",
+    "qemu.emulate.linear",
+    "qemu.emulate.conv",
+    "qemu.emulate.dynamic",
+    "qemu.emulate.embedding",
+    "qemu.emulate.activation",
+    "qemu.emulate.norm",
+    "qemu.emulate.functional",
+)
 
 _HANDLERS: dict[type, Callable[..., Any]] = {}
 
@@ -115,7 +124,8 @@ def emulate(model: Any, *, engine: str | None = None, backend: str | None = None
     -------
     torch.nn.Module
         A deep copy with every quantized module replaced; the model's own forward code
-        and forward hooks are kept.
+        and forward hooks are kept. A model that is itself one quantized module comes
+        back as its replacement.
 
     Raises
     ------
@@ -137,36 +147,55 @@ def emulate(model: Any, *, engine: str | None = None, backend: str | None = None
     chosen_backend = config.check_backend(backend if backend is not None else settings.backend)
     _check_converted(model)
     _load_handlers()
-    emulated = copy.deepcopy(model)
-    replacements = []
-    for path, module in emulated.named_modules():
+    try:
+        emulated = copy.deepcopy(model)
+    except RuntimeError as error:
+        # Copying unpacks and repacks every packed weight; torch's qnnpack can do neither
+        # for some convolutions ("QNNPACK only supports conv2d_unpack right now", and a
+        # converted 1x1x1 conv1d whose weight unpacks as 2-D).
+        raise EmulationError(
+            f"cannot copy the model: torch failed to copy a packed weight ({error}); "
+            "convert the model under fbgemm and emulate it with the engine you want "
+            "(the quantized weights are the same, the engine's numerics are qemu's)"
+        ) from error
+    # Every place a module sits gets the same replacement: a module shared by two paths
+    # (named_modules lists it once by default) must not keep running in torch at one.
+    replacements: dict[int, Any] = {}
+    placements: list[tuple[str, Any]] = []
+    for path, module in emulated.named_modules(remove_duplicate=False):
+        if _inside_replaced(path, placements):
+            continue
         build = _HANDLERS.get(type(module))
         if build is None:
-            if is_quantized_module(module) and not _inside_replaced(path, replacements):
+            if is_quantized_module(module):
                 raise EmulationError(
                     f"cannot emulate module '{path}' of type {_type_name(module)}: qemu has no "
-                    f"emulation for it (emulated types: qemu.emulate.handled_types())"
+                    f"emulation for it (the emulated types: from qemu.emulate import handled_types)"
                 )
             continue
-        if _inside_replaced(path, replacements):
-            continue
-        replacement = build(module, chosen_engine, chosen_backend)
-        _copy_hooks(module, replacement)
-        replacements.append((path, replacement))
-    for path, replacement in replacements:
+        if id(module) not in replacements:
+            try:
+                replacement = build(module, chosen_engine, chosen_backend)
+            except EmulationError as error:
+                raise EmulationError(
+                    f"cannot emulate module '{path}' of type {_type_name(module)}: {error}"
+                ) from error
+            _copy_hooks(module, replacement)
+            replacements[id(module)] = replacement
+        placements.append((path, replacements[id(module)]))
+    if placements and placements[0][0] == "":
+        return placements[0][1]  # the model is itself one quantized module
+    for path, replacement in placements:
         _set_submodule(emulated, path, replacement)
     return emulated
 
 
-def _inside_replaced(path: str, replacements: list[tuple[str, Any]]) -> bool:
-    return any(path.startswith(prefix + ".") for prefix, _ in replacements if prefix)
+def _inside_replaced(path: str, placements: list[tuple[str, Any]]) -> bool:
+    """True for the submodules of a module already being replaced (its packed params)."""
+    return any(path.startswith(prefix + ".") if prefix else bool(path) for prefix, _ in placements)
 
 
 def _set_submodule(root: Any, path: str, replacement: Any) -> None:
-    if not path:
-        raise EmulationError(
-            "cannot emulate a model that is itself a single quantized module; wrap it"
-        )
     parent_path, _, name = path.rpartition(".")
     parent = root.get_submodule(parent_path) if parent_path else root
     parent._modules[name] = replacement

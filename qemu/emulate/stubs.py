@@ -1,4 +1,6 @@
-"""Quantize and DeQuantize (the converted QuantStub / DeQuantStub)."""
+"""Quantize and DeQuantize (the converted QuantStub / DeQuantStub). Both write their
+output in the input's suggested memory format, as torch's quantize_per_tensor and
+dequantize do."""
 
 from __future__ import annotations
 
@@ -6,7 +8,13 @@ import torch
 import torch.ao.nn.quantized as nnq
 
 import qemu
-from qemu.emulate.base import EmulatedModule, from_result, to_float_array, to_qtensor
+from qemu.emulate.base import (
+    EmulatedModule,
+    from_result,
+    suggested_layout,
+    to_float_array,
+    to_qtensor,
+)
 from qemu.emulate.registry import register
 
 
@@ -22,13 +30,14 @@ class EmulatedQuantize(EmulatedModule):
         return from_result(
             qemu.quantize_per_tensor(
                 values, self.scale, self.zero_point, self.dtype, **self.ops_kwargs()
-            )
+            ),
+            suggested_layout(x),
         )
 
 
 class EmulatedDeQuantize(EmulatedModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return from_result(qemu.dequantize(to_qtensor(x), **self.ops_kwargs()))
+        return from_result(qemu.dequantize(to_qtensor(x), **self.ops_kwargs()), suggested_layout(x))
 
 
 register(nnq.Quantize)(EmulatedQuantize)
