@@ -43,7 +43,7 @@ def best_time(call, seconds: float, clock=time.perf_counter, repeats: int = 15) 
 _FAMILY_ORDER = ("linear", "dynamic", "embedding", "elementwise")
 
 
-def _load_rows() -> None:
+def load_rows() -> None:
     names = [m.name for m in pkgutil.iter_modules(benchmarks.__path__) if m.name[0] != "_"]
     names.sort(key=lambda n: (_FAMILY_ORDER.index(n) if n in _FAMILY_ORDER else 99, n))
     for name in names:
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         _set_threads(args.threads)
     if "numpy" in sys.modules or "torch" in sys.modules:
         warnings.warn("NumPy or torch was loaded before the thread counts were set", stacklevel=1)
-    _load_rows()
+    load_rows()
     if args.list:
         for entry in benchmarks.ROWS.values():
             print(f"{entry.name:<34}{entry.description}")
