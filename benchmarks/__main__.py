@@ -72,9 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.threads:
+        if "numpy" in sys.modules or "torch" in sys.modules:
+            warnings.warn("NumPy or torch was loaded before --threads could apply", stacklevel=1)
         _set_threads(args.threads)
-    if "numpy" in sys.modules or "torch" in sys.modules:
-        warnings.warn("NumPy or torch was loaded before the thread counts were set", stacklevel=1)
     load_rows()
     if args.list:
         for entry in benchmarks.ROWS.values():
