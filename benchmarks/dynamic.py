@@ -1,107 +1,91 @@
-"""Dynamic quantized linear and LSTM: qemu's backends against torch fbgemm.
-
-Each row times one op on the same inputs with torch (engine ``fbgemm``, prepacked
-weights, this process) and with qemu's numpy and numba backends on the ``fbgemm``
-engine, and prints the qemu times as ratios to torch's (2.0 = twice as slow).
-
-Run: ``python -m benchmarks.dynamic`` from the repository root.
-"""
+"""Rows of the dynamic quantization family (issue 4): int8 and fp16 dynamic linear
+(64 x 1024 x 1024) and a dynamic quantized LSTM (input 128, hidden 256, 50 steps,
+batch 8) with int8 and fp16 weights, float32 in and out."""
 
 from __future__ import annotations
 
-import time
-import warnings
-
-import numpy as np
-
-import qemu
-import qemu.ops
-
-ENGINE = "fbgemm"
-BACKENDS = ("numpy", "numba")
+from benchmarks import row
 
 
-def _best_time(fn, repeats: int) -> float:
-    """The fastest of ``repeats`` timed calls, after one untimed call (numba compiles,
-    caches warm up)."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+def _linear_row(fp16: bool, m: int, k: int, n: int):
+    def prepare():
+        import numpy as np
+        import torch
+
+        import qemu
+        import qemu.ops
+
+        torch.backends.quantized.engine = "fbgemm"
+        rng = np.random.default_rng(0)
+        x = rng.normal(0, 1, (m, k)).astype(np.float32)
+        w = rng.normal(0, 0.05, (n, k)).astype(np.float32)
+        bias = rng.normal(0, 0.1, n).astype(np.float32)
+        tx, tb = torch.from_numpy(x), torch.from_numpy(bias)
+        if fp16:
+            packed = torch.ops.quantized.linear_prepack_fp16(torch.from_numpy(w), tb)
+
+            def torch_call():
+                return torch.ops.quantized.linear_dynamic_fp16(tx, packed)
+
+            def qemu_call(backend):
+                return qemu.ops.linear_dynamic_fp16(x, w, bias, engine="fbgemm", backend=backend)
+
+            return torch_call, qemu_call
+
+        qw = qemu.quantize_per_tensor(w, float(np.abs(w).max() / 127), 0, "qint8")
+        packed = torch.ops.quantized.linear_prepack(qw.to_torch(), tb)
+
+        def torch_call():
+            return torch.ops.quantized.linear_dynamic(tx, packed, True)
+
+        def qemu_call(backend):
+            return qemu.ops.linear_dynamic(x, qw, bias, True, engine="fbgemm", backend=backend)
+
+        return torch_call, qemu_call
+
+    return prepare
 
 
-def _row(name: str, torch_fn, qemu_fn, repeats: int) -> str:
-    torch_time = _best_time(torch_fn, repeats * 5)
-    ratios = []
-    for backend in BACKENDS:
-        ratios.append(
-            f"{backend} {_best_time(lambda backend=backend: qemu_fn(backend), repeats) / torch_time:8.1f}x"
-        )
-    return f"{name:42s} torch {torch_time * 1e3:8.3f} ms   " + "   ".join(ratios)
+def _lstm_row(fp16: bool, inputs: int, hidden: int, steps: int, batch: int):
+    def prepare():
+        import numpy as np
+        import torch
+        from qemu.backends.torch_backend.rnn import cells_from_module
 
+        import qemu.ops
 
-def _linear_rows(torch, rng, repeats):
-    m, k, n = 64, 1024, 1024
-    x = rng.normal(0, 1, (m, k)).astype(np.float32)
-    w = rng.normal(0, 0.05, (n, k)).astype(np.float32)
-    bias = rng.normal(0, 0.1, n).astype(np.float32)
-    qw = qemu.quantize_per_tensor(w, float(np.abs(w).max() / 127), 0, "qint8")
-    tx, tb = torch.from_numpy(x), torch.from_numpy(bias)
-    packed = torch.ops.quantized.linear_prepack(qw.to_torch(), tb)
-    packed16 = torch.ops.quantized.linear_prepack_fp16(torch.from_numpy(w), tb)
-    yield _row(
-        f"linear_dynamic int8 {m}x{k}x{n}",
-        lambda: torch.ops.quantized.linear_dynamic(tx, packed, True),
-        lambda backend: qemu.ops.linear_dynamic(x, qw, bias, True, engine=ENGINE, backend=backend),
-        repeats,
-    )
-    yield _row(
-        f"linear_dynamic_fp16 {m}x{k}x{n}",
-        lambda: torch.ops.quantized.linear_dynamic_fp16(tx, packed16),
-        lambda backend: qemu.ops.linear_dynamic_fp16(x, w, bias, engine=ENGINE, backend=backend),
-        repeats,
-    )
-
-
-def _lstm_rows(torch, rng, repeats):
-    from qemu.backends.torch_backend.rnn import cells_from_module
-
-    inputs, hidden, steps, batch = 128, 256, 50, 8
-    x = rng.normal(0, 1, (steps, batch, inputs)).astype(np.float32)
-    torch.manual_seed(0)
-    for dtype, label in ((torch.qint8, "int8"), (torch.float16, "fp16")):
+        torch.backends.quantized.engine = "fbgemm"
+        torch.manual_seed(0)
         module = torch.ao.quantization.quantize_dynamic(
-            torch.nn.Sequential(torch.nn.LSTM(inputs, hidden)), {torch.nn.LSTM}, dtype=dtype
+            torch.nn.Sequential(torch.nn.LSTM(inputs, hidden)),
+            {torch.nn.LSTM},
+            dtype=torch.float16 if fp16 else torch.qint8,
         )[0]
         cells = cells_from_module(module)
+        x = np.random.default_rng(0).normal(0, 1, (steps, batch, inputs)).astype(np.float32)
         tx = torch.from_numpy(x)
-        yield _row(
-            f"lstm {label} I{inputs} H{hidden} T{steps} B{batch}",
-            lambda module=module, tx=tx: module(tx),
-            lambda backend, cells=cells: qemu.ops.lstm(
-                x, None, cells, engine=ENGINE, backend=backend
-            ),
-            max(1, repeats // 2),
-        )
+
+        def torch_call():
+            with torch.no_grad():
+                return module(tx)
+
+        def qemu_call(backend):
+            return qemu.ops.lstm(x, None, cells, engine="fbgemm", backend=backend)
+
+        return torch_call, qemu_call
+
+    return prepare
 
 
-def run(repeats: int = 3) -> list[str]:
-    """Time every row and print it; returns the printed rows."""
-    import torch
-
-    torch.backends.quantized.engine = "fbgemm"
-    rng = np.random.default_rng(0)
-    rows = []
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        for row in (*_linear_rows(torch, rng, repeats), *_lstm_rows(torch, rng, repeats)):
-            print(row, flush=True)
-            rows.append(row)
-    return rows
-
-
-if __name__ == "__main__":
-    run()
+for _fp16, _label in ((False, "int8"), (True, "fp16")):
+    row(
+        f"linear_dynamic_{_label}-64x1024x1024",
+        f"dynamic linear, {_label} weights, M x K x N = 64 x 1024 x 1024, bias",
+        tiny=_linear_row(_fp16, 3, 40, 24),
+    )(_linear_row(_fp16, 64, 1024, 1024))
+    row(
+        f"lstm_{_label}-I128-H256-T50-B8",
+        f"dynamic LSTM, {_label} weights, input 128, hidden 256, 50 steps, batch 8",
+        tiny=_lstm_row(_fp16, 4, 8, 3, 2),
+    )(_lstm_row(_fp16, 128, 256, 50, 8))
+del _fp16, _label

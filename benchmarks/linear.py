@@ -68,16 +68,12 @@ def _conv_row(batch, channels, size, out_channels, kernel, padding, groups):
 
 
 for _m, _k, _n in [(1, 1024, 1024), (64, 1024, 1024), (256, 2048, 2048)]:
-    row(f"linear-{_m}x{_k}x{_n}", f"linear M x K x N = {_m} x {_k} x {_n}, bias")(
-        _linear_row(_m, _k, _n)
-    )
-row("conv2d-1x64x56x56-3x3", "conv2d 1x64x56x56, 3x3 64->64, pad 1 (im2col)")(
-    _conv_row(1, 64, 56, 64, 3, 1, 1)
-)
-row("conv2d-1x256x14x14-1x1", "conv2d 1x256x14x14, 1x1 256->1024 (pointwise)")(
-    _conv_row(1, 256, 14, 1024, 1, 0, 1)
-)
-row("depthwise-1x32x112x112-3x3", "depthwise conv2d 1x32x112x112, 3x3, pad 1")(
-    _conv_row(1, 32, 112, 32, 3, 1, 32)
-)
+    row(f"linear-{_m}x{_k}x{_n}", f"linear M x K x N = {_m} x {_k} x {_n}, bias",
+        tiny=_linear_row(_m, 40, 24))(_linear_row(_m, _k, _n))  # fmt: skip
+row("conv2d-1x64x56x56-3x3", "conv2d 1x64x56x56, 3x3 64->64, pad 1 (im2col)",
+    tiny=_conv_row(1, 8, 6, 8, 3, 1, 1))(_conv_row(1, 64, 56, 64, 3, 1, 1))  # fmt: skip
+row("conv2d-1x256x14x14-1x1", "conv2d 1x256x14x14, 1x1 256->1024 (pointwise)",
+    tiny=_conv_row(1, 16, 4, 32, 1, 0, 1))(_conv_row(1, 256, 14, 1024, 1, 0, 1))  # fmt: skip
+row("depthwise-1x32x112x112-3x3", "depthwise conv2d 1x32x112x112, 3x3, pad 1",
+    tiny=_conv_row(1, 8, 6, 8, 3, 1, 8))(_conv_row(1, 32, 112, 32, 3, 1, 32))  # fmt: skip
 del _m, _k, _n

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from qemu.backends.numba_backend.fp16gemm import gemm_fp16
 from qemu.backends.numba_backend.linear import accumulators
+from qemu.backends.numba_backend.primitives import fma_f32
+from qemu.backends.numba_backend.quantize import quantize_fbgemm
 
 from qemu.dispatch import register
 from qemu.numerics.aten_elementwise import relu
@@ -12,8 +14,11 @@ from qemu.ops.dynamic import linear_fp16_reference, linear_int8_reference
 
 
 def linear_int8(ctx, x, weight, bias, reduce_range):
-    """The int8 dynamic linear with the static linear's numba accumulators."""
-    return linear_int8_reference(ctx, x, weight, bias, reduce_range, accumulate=accumulators)
+    """The int8 dynamic linear with the static linear's numba accumulators and the numba
+    quantize and FMA."""
+    return linear_int8_reference(
+        ctx, x, weight, bias, reduce_range, accumulators, quantize_fbgemm, fma_f32
+    )
 
 
 def linear_fp16(ctx, x, weight, bias):

@@ -97,3 +97,31 @@ def x86_nan2(result, first, second):
     if second != second:
         return second
     return X86_DEFAULT_NAN
+
+
+@njit(cache=True, inline="always")
+def fma_nan(a, b, c):
+    """The NaN ``vfmadd`` returns for float32 ``a * b + c``: the first NaN operand
+    (order a, b, c), quieted, else the x86 default NaN (inf * 0, inf - inf); twin of
+    :func:`qemu.numerics.float32._fma_nan`. LLVM may order an FMA's operands either
+    way, so the NaN is chosen here rather than by the instruction."""
+    for operand in (a, b, c):
+        if operand != operand:
+            return f32_from_bits(f32_bits(operand) | np.uint32(0x00400000))
+    return X86_DEFAULT_NAN
+
+
+@njit(cache=True)
+def _fma_flat(a, b, c, out):
+    for i in range(out.size):
+        result = fmaf(a[i], b[i], c[i])
+        out[i] = result if result == result else fma_nan(a[i], b[i], c[i])
+
+
+def fma_f32(a, b, c) -> np.ndarray:
+    """Twin of :func:`qemu.numerics.float32.fma_f32` (float32 ``a * b + c``, one
+    rounding, broadcasting, x86 NaN choice) for float32 arrays."""
+    a, b, c = np.broadcast_arrays(*(np.asarray(v, dtype=np.float32) for v in (a, b, c)))
+    out = np.empty(a.shape, dtype=np.float32)
+    _fma_flat(*(np.ascontiguousarray(v).reshape(-1) for v in (a, b, c)), out.reshape(-1))
+    return out

@@ -32,6 +32,15 @@ def _quantize_fbgemm(x, scale, zero_point, qmin, qmax, out):
         out[i] = min(max(cvt_f32_to_i32(fused), qmin), qmax)
 
 
+def quantize_fbgemm(x, scale, zero_point, qmin: int, qmax: int) -> np.ndarray:
+    """Twin of :func:`qemu.numerics.affine.quantize_fbgemm` on a float32 array: int64
+    codes of the same shape."""
+    flat = np.ascontiguousarray(x, dtype=np.float32).reshape(-1)
+    codes = np.empty(flat.size, dtype=np.int64)
+    _quantize_fbgemm(flat, scale, zero_point, qmin, qmax, codes)
+    return codes.reshape(np.shape(x))
+
+
 @njit(cache=True)
 def _quantize_val(x, scales, zero_points, channel, qmin, qmax, indefinite, out):
     for i in range(x.size):

@@ -9,6 +9,8 @@ import numpy as np
 from numba import njit
 from qemu.backends.numba_backend.fp16gemm import gemm_fp16_packed, pack_weights
 from qemu.backends.numba_backend.linear import accumulators
+from qemu.backends.numba_backend.primitives import fma_f32
+from qemu.backends.numba_backend.quantize import quantize_fbgemm
 from qemu.backends.numba_backend.transcendental import aten_sigmoid_run, mkl_vml_tanh
 
 from qemu.dispatch import register
@@ -46,7 +48,9 @@ def tanh(x: np.ndarray) -> np.ndarray:
     return out.reshape(np.shape(x))
 
 
-KERNELS = Kernels(accumulators, gemm_fp16_packed, pack_weights, sigmoid_gate_rows, tanh)
+KERNELS = Kernels(
+    accumulators, gemm_fp16_packed, pack_weights, sigmoid_gate_rows, tanh, quantize_fbgemm, fma_f32
+)
 
 
 def _register(mode: str) -> None:

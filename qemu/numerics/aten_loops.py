@@ -392,14 +392,16 @@ def row_prefix_lanes(
     lanes = np.zeros(numel, dtype=bool)
     if numel <= 0 or row <= 0:
         return lanes
-    index = np.arange(numel, dtype=np.int64)
-    row_start = index - index % row
+    whole_row = np.zeros(row, dtype=bool)
+    whole_row[: row // step * step] = True
     for begin, end in chunks:
-        part = slice(begin, end)
-        seg_start = np.maximum(row_start[part], begin)
-        seg_end = np.minimum(row_start[part] + row, end)
-        offset = index[part] - seg_start
-        lanes[part] = offset < (seg_end - seg_start) // step * step
+        # A chunk is a cut-off row (from begin to the next row start), whole rows, and a
+        # cut-off row (to end); each segment's loop covers its whole steps from its start.
+        first_row_start = min(end, -(-begin // row) * row)
+        last_row_start = max(first_row_start, end - end % row)
+        for start, stop in ((begin, first_row_start), (last_row_start, end)):
+            lanes[start : start + (stop - start) // step * step] = True
+        lanes[first_row_start:last_row_start].reshape(-1, row)[:] = whole_row
     return lanes
 
 

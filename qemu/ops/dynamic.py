@@ -288,7 +288,14 @@ def _linear_fp16(op, input, weight, bias, engine, backend) -> np.ndarray:
 
 
 def linear_int8_reference(
-    ctx: dispatch.Context, x, weight, bias, reduce_range, accumulate=gemm_accumulators
+    ctx: dispatch.Context,
+    x,
+    weight,
+    bias,
+    reduce_range,
+    accumulate=gemm_accumulators,
+    quantize=quantize_fbgemm,
+    fma=fma_f32,
 ):
     """The int8 dynamic linear on (..., K) inputs (``qlinear_dynamic.cpp:
     PackedLinearWeight::apply_dynamic_impl`` for fbgemm,
@@ -297,7 +304,9 @@ def linear_int8_reference(
     (:func:`qemu.ops.linear.gemm_accumulators` or a backend's twin) forms the int32
     accumulators with the zero-point corrections: fbgemm's raw sums (pair-saturated
     on AVX2/AVX512, exact on VNNI) minus the row and column offsets, or qnnpack's
-    exact ``sum (a - za)(w - zw)``."""
+    exact ``sum (a - za)(w - zw)``. A backend may pass its twins of ``quantize``
+    (:func:`qemu.numerics.affine.quantize_fbgemm`) and ``fma``
+    (:func:`qemu.numerics.float32.fma_f32`) as well."""
     rows = x.reshape(-1, x.shape[-1])
     n = weight.shape[0]
     if rows.shape[0] == 0:
@@ -307,7 +316,7 @@ def linear_int8_reference(
     scale, zero_point = choose_qparams_dynamic(
         float(rows.min()), float(rows.max()), 0, 255, reduce_range and not qnnpack
     )
-    activations = quantize_fbgemm(rows, scale, zero_point, 0, 255).astype(np.uint8)
+    activations = quantize(rows, scale, zero_point, 0, 255).astype(np.uint8)
     packed = prepack_qnnpack(weight) if qnnpack else prepack_fbgemm(weight)
     saturating = ctx.engine.saturating_int8_gemm and not qnnpack
     acc_float = accumulate(activations[None], packed, zero_point, saturating).astype(np.float32)
@@ -323,7 +332,7 @@ def linear_int8_reference(
             if bias is None:
                 out = acc_float * multipliers
             else:
-                out = fma_f32(acc_float, multipliers, bias)
+                out = fma(acc_float, multipliers, bias)
     return out.reshape(x.shape[:-1] + (n,))
 
 

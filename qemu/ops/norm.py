@@ -171,15 +171,26 @@ def layer_norm(
     )
 
 
-@dispatch.reference("layer_norm")
-def layer_norm_reference(ctx, x, shape, gamma, beta, eps, scale, zero_point) -> QTensor:
-    dtype = x.dtype
+def layer_norm_rows(x: QTensor, shape: tuple[int, ...], eps: float):
+    """``(rows, mean, rstd, lanes)`` of a layer norm: the codes as (rows, n), each
+    row's moments (:func:`row_moments`) and which of the n elements the vector body
+    computes (the rest are the scalar tail); ``None`` when there is no element."""
     n = int(np.prod(shape, dtype=np.int64))
     rows = x.codes.reshape(-1, n) if n else x.codes.reshape(0, 0)
     if rows.size == 0:
-        return per_tensor(np.zeros(x.shape, np.int64), scale, zero_point, dtype)
+        return None
     mean, rstd = _row_stats(rows, x, eps)
-    lanes = np.arange(n) < aten_loops.block_prefix(n, vector_lanes_per_step(dtype))
+    lanes = np.arange(n) < aten_loops.block_prefix(n, vector_lanes_per_step(x.dtype))
+    return rows, mean, rstd, lanes
+
+
+@dispatch.reference("layer_norm")
+def layer_norm_reference(ctx, x, shape, gamma, beta, eps, scale, zero_point) -> QTensor:
+    dtype = x.dtype
+    prepared = layer_norm_rows(x, shape, eps)
+    if prepared is None:
+        return per_tensor(np.zeros(x.shape, np.int64), scale, zero_point, dtype)
+    rows, mean, rstd, lanes = prepared
     dq = fake_scale_dequantize(rows, x.q_zero_point(), lanes)
     g = np.float32(1) if gamma is None else gamma.reshape(-1)
     b = np.float32(0) if beta is None else beta.reshape(-1)

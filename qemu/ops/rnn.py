@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qemu import dispatch
+from qemu.numerics.affine import quantize_fbgemm
 from qemu.numerics.aten_elementwise import add, relu
 from qemu.numerics.aten_float import (
     VECTOR_STEP,
@@ -51,6 +52,7 @@ from qemu.numerics.aten_float import (
     aten_tanh,
     parallel_chunks,
 )
+from qemu.numerics.float32 import fma_f32
 from qemu.numerics.fp16 import saturate_to_fp16
 from qemu.numerics.fp16gemm import gemm_fp16
 from qemu.ops.dynamic import (
@@ -513,14 +515,18 @@ class Kernels:
     """What a backend supplies to the recurrence: ``int8_accumulate`` (as
     :func:`qemu.ops.linear.gemm_accumulators`; int8 weights are prepacked once per
     QTensor by the static linear's cache), ``fp16_gemm(rows, packed, isa)`` on weights
-    ``pack_fp16`` prepared once per op call, and the gate functions
-    ``sigmoid_rows(x2d, num_threads, capability)`` and ``tanh(x)``."""
+    ``pack_fp16`` prepared once per op call, the gate functions
+    ``sigmoid_rows(x2d, num_threads, capability)`` and ``tanh(x)``, and the int8
+    linear's activation quantize and dequantizing FMA (see
+    :func:`qemu.ops.dynamic.linear_int8_reference`)."""
 
     int8_accumulate: Callable
     fp16_gemm: Callable
     pack_fp16: Callable
     sigmoid_rows: Callable
     tanh: Callable
+    int8_quantize: Callable = quantize_fbgemm
+    int8_fma: Callable = fma_f32
 
 
 def gate_runs(rows: int, cols: int, num_threads: int) -> np.ndarray:
@@ -606,6 +612,8 @@ class _Cell:
                 bias,
                 self.reduce_range,
                 accumulate=self.kernels.int8_accumulate,
+                quantize=self.kernels.int8_quantize,
+                fma=self.kernels.int8_fma,
             )
         return linear_fp16_reference(
             self.ctx, x, weight, bias, gemm=self.kernels.fp16_gemm, packed=packed

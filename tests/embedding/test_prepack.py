@@ -222,6 +222,25 @@ def test_prepack_and_unpack_equal_torch(embedding_draws, bits, rows, units, kind
 
 
 @pytest.mark.torch
+@pytest.mark.parametrize("bits", [8, 4, 2])
+@pytest.mark.parametrize("kind", ["normal", "special", "signed_zeros"])
+def test_tables_larger_than_a_row_block_equal_torch(embedding_draws, bits, kind):
+    # The reference packs row blocks of about 2^16 elements: 2,500 rows of 64 columns
+    # make two whole blocks and a partial one.
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(bits)
+    weight = embedding_draws.table(rng, (2500, 64), kind)
+    pack = embedding_draws.PREPACKS[bits]
+    expected = pack(weight, backend="torch")
+    assert_bitexact(pack(weight), expected, "packed")
+    assert_bitexact(pack(weight, backend="numba"), expected, "numba packed")
+    extremes = _given_extremes(rng, weight, "random")
+    extra = () if bits == 8 else (False,)
+    expected = _WITH_MIN_MAX[bits](weight, extremes, *extra, backend="torch")
+    assert_bitexact(_WITH_MIN_MAX[bits](weight, extremes, *extra), expected, "with min max")
+
+
+@pytest.mark.torch
 @pytest.mark.parametrize("bits", [4, 2])
 @settings(max_examples=cases(75))
 @given(

@@ -76,6 +76,20 @@ def test_fma_subnormals_and_specials():
         assert_bitexact(fma_f32(a, b, c), _hardware_fma(a, b, c), "fma specials")
 
 
+def test_numba_array_fma_equals_reference():
+    # The twin the numba backend uses for whole arrays, with broadcasting and NaNs in
+    # every operand position (x86 picks the first NaN operand, whatever LLVM's order).
+    rng = seeded_rng("fma", "numba array twin")
+    n = cases(100_000)
+    a, b, c = (_random_bits(rng, n) for _ in range(3))
+    specials = np.float32([0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 1.0, 3.4e38])
+    grid = [g.reshape(-1) for g in np.meshgrid(specials, specials, specials)]
+    rows = _random_bits(rng, 3 * 7).reshape(3, 7)
+    with np.errstate(all="ignore"):
+        for operands in ((a, b, c), grid, (rows, rows[0], np.float32(0.5))):
+            assert_bitexact(numba_primitives.fma_f32(*operands), fma_f32(*operands), "fma")
+
+
 def test_conversions_follow_x86():
     values = np.float32(
         [0.5, 1.5, 2.5, -0.5, -1.5, 2147483520.0, 3e9, -3e9, np.nan, np.inf, -np.inf]
