@@ -30,19 +30,21 @@ _WITHOUT_TORCH = (
 )
 
 
-def _verify_without_torch(*arguments: str) -> subprocess.CompletedProcess:
+def _verify_without_torch(directory: Path, *arguments: str) -> subprocess.CompletedProcess:
+    # Not run from the checkout: ``-c`` puts the working directory first on sys.path, and
+    # the checkout's qemu/ (without qemu.backends) would shadow a non-editable install.
     return subprocess.run(
-        [sys.executable, "-c", _WITHOUT_TORCH, "golden", "verify", *arguments],
+        [sys.executable, "-c", _WITHOUT_TORCH, "golden", "verify", str(directory), *arguments],
         capture_output=True,
         text=True,
-        cwd=SHIPPED.parent,
+        cwd=directory,
         timeout=600,
     )
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
 def test_shipped_golden_vectors_verify_without_torch(backend):
-    run = _verify_without_torch("--backend", backend)
+    run = _verify_without_torch(SHIPPED, "--backend", backend)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     summary = run.stdout.strip().splitlines()[-1]
     figures = re.search(
@@ -101,7 +103,7 @@ def test_damaged_shipped_copy_fails_naming_files_and_cases(tmp_path):
     data[len(data) // 2] ^= 0x10
     flipped.write_bytes(bytes(data))
     (copy / "conv2d" / "qnnpack.npz").unlink()
-    run = _verify_without_torch(str(copy))
+    run = _verify_without_torch(copy)
     assert run.returncode == 1
     out = run.stdout
     assert "FAIL linear/fbgemm-avx2.npz: sha256 differs" in out
