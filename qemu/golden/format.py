@@ -57,9 +57,34 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _remove_previous_set(directory: Path) -> None:
+    manifest = directory / MANIFEST
+    if not manifest.is_file():
+        return
+    try:
+        listed = json.loads(manifest.read_text()).get("files", {})
+    except (json.JSONDecodeError, AttributeError) as error:
+        raise ValueError(
+            f"out: {manifest} is not a golden manifest ({error}); choose another directory"
+        ) from error
+    root = directory.resolve()
+    for relative in listed:
+        path = (directory / relative).resolve()
+        if root in path.parents and path.suffix == ".npz":
+            path.unlink(missing_ok=True)
+            if path.parent != root and not any(path.parent.iterdir()):
+                path.parent.rmdir()
+    manifest.unlink()
+
+
 def write(directory: Path, golden: GoldenSet) -> None:
-    """Write ``golden`` to ``directory``: one ``.npz`` per (op, engine), then the manifest."""
+    """Write ``golden`` to ``directory``: one ``.npz`` per (op, engine), then the manifest.
+
+    A set already in ``directory`` is replaced: the files its manifest lists are removed
+    first, so regenerating in place leaves no stale arrays (other files are left alone).
+    """
     directory.mkdir(parents=True, exist_ok=True)
+    _remove_previous_set(directory)
     groups: dict[str, list[Case]] = {}
     for case in golden.cases:
         groups.setdefault(f"{case.op}/{case.engine}.npz", []).append(case)

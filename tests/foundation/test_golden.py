@@ -174,6 +174,16 @@ def test_generation_is_deterministic(tmp_path, small_set):
     assert first["files"] == second["files"] and first["cases"] == second["cases"]
 
 
+def test_regenerating_in_place_replaces_the_previous_set(small_set, capsys):
+    (small_set / "notes.txt").write_text("kept")
+    smaller = generate(["dequantize"], ["fbgemm"], source="numpy", progress=False)
+    write(small_set, smaller)
+    arrays = sorted(str(p.relative_to(small_set)) for p in small_set.rglob("*.npz"))
+    assert arrays == ["dequantize/fbgemm.npz"]
+    assert (small_set / "notes.txt").read_text() == "kept"
+    assert main(["golden", "verify", str(small_set)]) == 0
+
+
 def test_flipped_byte_fails_naming_the_file_and_cases(small_set, capsys):
     target = small_set / "quantize_per_tensor" / "qnnpack.npz"
     data = bytearray(target.read_bytes())
