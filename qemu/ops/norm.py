@@ -63,7 +63,10 @@ def _check_eps(eps: object) -> float:
 def _sum_of_squares(codes: np.ndarray, dtype: QDType) -> np.ndarray:
     """``hsum_sq`` per row: exact int64 for 8-bit types; for qint32 the AVX2 kernel
     accumulates ``x*x`` in 8 float lanes (contracted to an FMA), adds the lanes in
-    order, then the ``len % 8`` tail one by one."""
+    order, then the ``len % 8`` tail one by one. GCC vectorized that tail loop: with 4
+    or more left, the first 4 squares are rounded to float (``vmulps``) and then added
+    in order; the rest (and a tail of 1 to 3) are FMAs (``vfmadd231ss``) -- as the
+    AVX2 build of ``quantized_normalize_kernel`` in libtorch_cpu.so disassembles."""
     if dtype != QINT32:
         squares = codes.astype(np.int64) ** 2
         return squares.sum(axis=-1).astype(np.float32)
@@ -77,7 +80,10 @@ def _sum_of_squares(codes: np.ndarray, dtype: QDType) -> np.ndarray:
     total = np.zeros(rows, dtype=np.float32)
     for k in range(8):
         total = total + lanes[:, k]
-    for i in range(body, length):
+    rounded_squares = body + 4 if length - body >= 4 else body
+    for i in range(body, rounded_squares):
+        total = total + values[:, i] * values[:, i]
+    for i in range(rounded_squares, length):
         total = fma_f32(values[:, i], values[:, i], total)
     return total
 
@@ -450,10 +456,17 @@ def _group_norm_nhwc(ctx, x, groups, gamma, beta, eps, scale, zero_point) -> QTe
     g, b = _affine_params(gamma, beta, channels)
     mean = mean.reshape(batches, groups, 1)
     rstd = rstd.reshape(batches, groups, 1)
-    # scale_c = rstd * gamma_c; bias_c = fma(-scale_c, mean, beta_c) (contracted)
+    # scale_c = rstd * gamma_c; bias_c = fma(-scale_c, mean, beta_c) (contracted) -- but
+    # without a weight GCC hoisted the loop-invariant product -rstd * mean out of the
+    # channel loop, so with a bias it is rounded before beta_c is added (vmulss, vaddss
+    # in every dtype's build of both paths of quantized_groupnorm_nhwc_kernel).
     with np.errstate(all="ignore"):
         channel_scale = rstd * g.reshape(groups, per_group)
-        channel_bias = fma_f32(-channel_scale, mean, b.reshape(groups, per_group))
+        beta_c = b.reshape(groups, per_group)
+        if gamma is None and beta is not None:
+            channel_bias = f32(-rstd * mean) + beta_c
+        else:
+            channel_bias = fma_f32(-channel_scale, mean, beta_c)
     channel_scale = channel_scale.reshape(batches, 1, channels)
     channel_bias = channel_bias.reshape(batches, 1, channels)
     step = vector_lanes_per_step(dtype)
