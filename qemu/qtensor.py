@@ -141,7 +141,8 @@ class QTensor:
     [-5.0, 0.0, 5.0]
     """
 
-    __slots__ = ("_codes", "_dtype", "_qscheme", "_scale", "_zero_point", "_axis")
+    # __weakref__: prepacked weights are cached per live QTensor (qemu.ops.linear.cached_prepack).
+    __slots__ = ("_codes", "_dtype", "_qscheme", "_scale", "_zero_point", "_axis", "__weakref__")
 
     def __init__(
         self,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -122,18 +122,26 @@ _PREPACKED: dict[tuple[int, Hashable], tuple[weakref.ref, Any]] = {}
 def cached_prepack(weight: QTensor, key: Hashable, build: Callable[[], Any]) -> Any:
     """``build()``, computed once per live weight QTensor and ``key``.
 
-    QTensors are immutable, so what is derived from one stays valid while it lives;
-    the entry is keyed on the QTensor's identity and checked against its codes array
-    (held weakly, so the entry goes when the weight does).
+    QTensors are immutable, so what is derived from one stays valid while it lives; the
+    entry holds the QTensor weakly and goes when it does. An id can be reused by a new
+    QTensor once the old one is gone, so a hit also checks the entry's QTensor is this
+    one, and a dead entry's callback removes only its own entry, not a newer one that
+    took over its id.
     """
     entry_key = (id(weight), key)
     entry = _PREPACKED.get(entry_key)
-    if entry is not None and entry[0]() is weight.codes:
+    if entry is not None and entry[0]() is weight:
         return entry[1]
     value = build()
-    reference = weakref.ref(weight.codes, lambda _ref, k=entry_key, c=_PREPACKED: c.pop(k, None))
+    reference = weakref.ref(weight, partial(_forget_prepacked, entry_key))
     _PREPACKED[entry_key] = (reference, value)
     return value
+
+
+def _forget_prepacked(entry_key: tuple[int, Hashable], reference: weakref.ref) -> None:
+    entry = _PREPACKED.get(entry_key)
+    if entry is not None and entry[0] is reference:
+        del _PREPACKED[entry_key]
 
 
 def weight_qparams(weight: QTensor, channels: int) -> tuple[np.ndarray, np.ndarray, bool]:

@@ -2,6 +2,9 @@
 bound of the float32 GEMM, the requantization primitives, prepack, fbgemm's kernel
 choice, numpy == numba on random draws, and the errors."""
 
+import weakref
+from functools import partial
+
 import numpy as np
 import pytest
 from linear.cases import ALL_OPS, ops_for, random_case
@@ -173,6 +176,29 @@ def test_prepack_fbgemm_column_offsets_and_cache():
     assert packed.scales.dtype == np.float32 and packed.per_channel
     assert prepack_fbgemm(w) is packed
     assert prepack_fbgemm(w.with_codes(w.codes)) is not packed
+
+
+def test_prepack_cache_entry_of_a_dead_weight_neither_hits_nor_evicts():
+    """An entry left under an id by another weight is not returned for the weight that
+    now has that id, and that other weight's death does not evict the new entry (the
+    cache used to key on the codes array, whose late death popped whatever held the key)."""
+    import gc
+    import importlib
+
+    linear_module = importlib.import_module("qemu.ops.linear")  # qemu.ops.linear is the op
+
+    other = qemu.QTensor.per_channel(np.array([[1, -2, 3]]), [0.5], [0], 0, "qint8")
+    weight = qemu.QTensor.per_channel(np.array([[1, -2, 3]]), [0.25], [1], 0, "qint8")
+    key = (id(weight), "entry")
+    stale_ref = weakref.ref(other, partial(linear_module._forget_prepacked, key))
+    linear_module._PREPACKED[key] = (stale_ref, "stale")
+    assert linear_module.cached_prepack(weight, "entry", lambda: "fresh") == "fresh"
+    del other
+    gc.collect()
+    assert linear_module.cached_prepack(weight, "entry", lambda: "rebuilt") == "fresh"
+    del weight
+    gc.collect()
+    assert key not in linear_module._PREPACKED
 
 
 def test_prepack_qnnpack_shifts_weights_and_quantizes_bias():
