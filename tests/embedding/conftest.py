@@ -13,7 +13,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from qemu.golden.cases.embedding import SPECIAL_VALUES, TABLE_KINDS, table
+from qemu.golden.cases.embedding import (
+    SPECIAL_VALUES,
+    TABLE_KINDS,
+    draw_pruning_mapping,
+    table,
+)
 from qemu.ops import embedding as ops
 
 PREPACKS = {
@@ -74,15 +79,7 @@ def lookup(rng: np.random.Generator, bits: int, options: dict) -> Lookup:
     offset_dtype = options.get("offset_dtype", np.int64)
     pruning = options.get("pruning")
     sequential = bits != 8 or pruning == "mapping"  # kernels that walk from position 0
-    mapping = None
-    index_bound = rows
-    if pruning == "mapping":
-        mapping = rng.integers(-1, rows, int(rng.integers(1, 2 * rows + 2))).astype(np.int32)
-        if mapping.size == 1 and mapping[0] == 0:
-            mapping[0] = -1
-        index_bound = mapping.size
-    elif pruning == "dense_marker":
-        mapping = np.zeros(1, dtype=np.int32)
+    mapping, index_bound = draw_pruning_mapping(rng, pruning, rows, rows)
     last = options.get("include_last_offset", False)
     if options.get("layout", "offsets") == "2d":
         bag_count = options.get("bags", int(rng.integers(0, 6)))

@@ -126,19 +126,29 @@ def _unpack_cases(rng: np.random.Generator, engine: Engine, op: str) -> Iterable
         yield [_PREPACKS[bits](table(rng, _table_shape(rng), kind))], {}
 
 
+def draw_pruning_mapping(
+    rng: np.random.Generator, pruning: str | None, rows: int, index_bound: int
+) -> tuple[np.ndarray | None, int]:
+    """``(compressed_indices_mapping, index bound)`` for a pruned table of ``rows`` rows:
+    ``"mapping"`` draws a mapping with ``-1`` (pruned) entries (never the lone ``[0]``,
+    which torch reads as "not pruned"), ``"dense_marker"`` is that ``[0]``, ``None``
+    none; indices then range over the mapping, else up to ``index_bound``."""
+    if pruning == "mapping":
+        mapping = rng.integers(-1, rows, int(rng.integers(1, 2 * rows + 2))).astype(np.int32)
+        if mapping.size == 1 and mapping[0] == 0:
+            mapping[0] = -1
+        return mapping, mapping.size
+    if pruning == "dense_marker":
+        return np.zeros(1, dtype=np.int32), index_bound
+    return None, index_bound
+
+
 def _bag_arguments(rng, bits, options, rows, index_bound):
     """indices, offsets, mode, pruned, per_sample_weights, mapping, include_last_offset
     for one bag lookup into a table of ``rows`` rows."""
     pruning = options.get("pruning")
     sequential = bits != 8 or pruning == "mapping"  # kernels that walk from position 0
-    mapping = None
-    if pruning == "mapping":
-        mapping = rng.integers(-1, rows, int(rng.integers(1, 2 * rows + 2))).astype(np.int32)
-        if mapping.size == 1 and mapping[0] == 0:
-            mapping[0] = -1
-        index_bound = mapping.size
-    elif pruning == "dense_marker":
-        mapping = np.zeros(1, dtype=np.int32)
+    mapping, index_bound = draw_pruning_mapping(rng, pruning, rows, index_bound)
     index_dtype = options.get("index_dtype", np.int64)
     last = options.get("include_last_offset", False)
     if options.get("layout") == "2d":
