@@ -349,8 +349,14 @@ def avg_pool_reference(
     lanes = nhwc_avg_pool_lanes(ctx.engine, x.shape[channels_axis], dtype)
     codes = _nhwc_requantize(moved, multiplier[..., None], lanes, z, dtype)
     codes = np.moveaxis(codes, -1, channels_axis)
-    if spatial == 2:  # q_avgpool3d allocates a channels_last_3d output itself
-        codes = nhwc_kernel_output(codes, x.shape, strides, spatial)
+    if spatial == 3 and not aten_loops.is_contiguous_as(
+        x.shape, strides, aten_loops.CHANNELS_LAST_3D
+    ):
+        # q_avg_pool3d allocates its output in input_nhwc.suggest_memory_format(), where
+        # input_nhwc = input.contiguous(ChannelsLast3d): the input itself when that is a
+        # no-op (then an ambiguous layout, e.g. D*H*W == 1, permutes the result too).
+        strides = aten_loops.empty_strides(x.shape, aten_loops.CHANNELS_LAST_3D)
+    codes = nhwc_kernel_output(codes, x.shape, strides, spatial)
     return per_tensor(codes, s, z, dtype)
 
 
