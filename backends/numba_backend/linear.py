@@ -1,11 +1,13 @@
-"""Static int8 linear on numba: the exact sums through the same float32 BLAS as the
-reference (:func:`qemu.numerics.int8gemm.gemm_u8s8_exact`), the int16 pair-saturated
-sums and the requantization in compiled loops."""
+"""Static int8 linear on numba: the raw sums with fbgemm's own instructions on
+AVX512-VNNI hosts (else the exact ones through the reference's float32 BLAS and the int16
+pair-saturated ones in a compiled loop), the requantization in compiled loops."""
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
-from qemu.backends.numba_backend import int8gemm, requantize
+from qemu.backends.numba_backend import int8gemm, requantize, vnni
 
 from qemu.dispatch import Context, register
 from qemu.numerics.requantize import (
@@ -15,10 +17,33 @@ from qemu.numerics.requantize import (
 from qemu.ops.linear import GemmSteps, gemm_accumulators, raw_gemm_sums, run_linear
 from qemu.qtensor import QTensor
 
+# The weights in the VNNI kernels' layout, one entry per group, made once per packed
+# weight (which the prepack cache keeps while its QTensor lives).
+_VNNI_WEIGHTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _vnni_weights(packed) -> list[vnni.PackedWeights]:
+    weights = _VNNI_WEIGHTS.get(packed)
+    if weights is None:
+        weights = [vnni.pack_weights(codes) for codes in packed.codes]
+        _VNNI_WEIGHTS[packed] = weights
+    return weights
+
 
 def raw_sums(columns: np.ndarray, packed, saturating_pairs: bool) -> np.ndarray:
-    """:func:`qemu.ops.linear.raw_gemm_sums` with the pair-saturated sums compiled (the
-    exact ones go through the same float32 BLAS)."""
+    """:func:`qemu.ops.linear.raw_gemm_sums`: on AVX512-VNNI hosts with fbgemm's own
+    instructions (:mod:`qemu.backends.numba_backend.vnni`); elsewhere the exact sums
+    through the reference's float32 BLAS and the pair-saturated ones in a compiled loop."""
+    k_size = columns.shape[-1]
+    limit = vnni.MAX_PAIR_SATURATED_K if saturating_pairs else vnni.MAX_EXACT_K
+    if vnni.available() and k_size <= limit:
+        weights = _vnni_weights(packed)
+        return np.stack(
+            [
+                vnni.gemm_u8s8(columns[g], weights[g], saturating_pairs=saturating_pairs)
+                for g in range(packed.groups)
+            ]
+        ).astype(np.int64)
     if not saturating_pairs:
         return raw_gemm_sums(columns, packed, False)
     return np.stack(
