@@ -43,6 +43,7 @@ from qemu.ops.linear import (
     check_bias,
     check_output_qparams,
     check_weight,
+    fbgemm_output,
     gemm_accumulators,
     output_qtensor,
     qnnpack_int32_bias,
@@ -789,16 +790,38 @@ def conv_problem(input: QTensor, weight: QTensor, geometry: ConvGeometry):
     return x, tuple(kernel), output_size
 
 
-def finish_conv(codes: np.ndarray, input: QTensor, output_size, scale, zero_point) -> QTensor:
-    """(N * P, OC) uint8 codes as the NC(D)HW output QTensor (conv1d's height dropped).
+def channels_first(codes: np.ndarray, batch: int, output_size) -> np.ndarray:
+    """(N * P, OC) codes as (N, OC, *O): a view, the codes stay channels-last in memory
+    as torch's output does."""
+    return np.moveaxis(codes.reshape((batch, *output_size, codes.shape[-1])), -1, 1)
 
-    The codes stay channels-last in memory, as torch's output does (a view, no copy)."""
-    batch = input.shape[0]
-    out = codes.reshape((batch, *output_size, codes.shape[-1]))
-    out = np.moveaxis(out, -1, 1)
+
+def finish_conv(codes: np.ndarray, input: QTensor, scale, zero_point) -> QTensor:
+    """(N, OC, *O) uint8 codes as the output QTensor (conv1d's height dropped)."""
     if input.ndim == 3:
-        out = out[:, :, 0, :]
-    return output_qtensor(out, scale, zero_point)
+        codes = codes[:, :, 0, :]
+    return output_qtensor(codes, scale, zero_point)
+
+
+def depthwise_output(
+    x: np.ndarray,
+    packed: FbgemmPackedWeight,
+    input_zero_point: int,
+    input_scale: float,
+    bias: np.ndarray | None,
+    scale: float,
+    zero_point: int,
+    relu: bool,
+    geometry: ConvGeometry,
+    kernel,
+    output_size,
+) -> np.ndarray:
+    """fbgemm's depthwise convolution: :func:`depthwise_accumulators` requantized
+    (``requantize_`` of ``FbgemmI8DepthwiseAvx2-inl.h``, the arithmetic of
+    :func:`qemu.ops.linear.fbgemm_output`), uint8 (N, OC, *O)."""
+    acc = depthwise_accumulators(x, packed, input_zero_point, geometry, kernel, output_size)
+    codes = fbgemm_output(acc, packed, input_scale, bias, scale, zero_point, relu)
+    return channels_first(codes, x.shape[0], output_size)
 
 
 def run_conv(
@@ -819,32 +842,35 @@ def run_conv(
     relu: bool,
 ) -> QTensor:
     """The convolution kernel on validated arguments, with a backend's compute steps and
-    depthwise accumulation (as :func:`depthwise_accumulators`)."""
+    depthwise convolution (as :func:`depthwise_output`)."""
     geometry = ConvGeometry(transposed, stride, padding, output_padding, dilation, groups)
     x, kernel, output_size = conv_problem(input, weight, geometry)
     za = input.q_zero_point()
+    batch = x.shape[0]
     if ctx.engine.is_qnnpack:
         packed = prepack_qnnpack_conv(weight, groups, transposed)
         columns = grouped_columns(gather_columns(x, za, geometry, kernel, output_size), groups)
         acc = gemm_accumulators(columns, packed, za, False, steps.raw_sums)
         acc = wrap_i32(acc + qnnpack_int32_bias(packed, bias, input.q_scale()))
         codes = steps.qnnpack_output(acc, packed, input.q_scale(), scale, zero_point, relu)
-        return finish_conv(codes, input, output_size, scale, zero_point)
+        return finish_conv(channels_first(codes, batch, output_size), input, scale, zero_point)
     packed = prepack_fbgemm_conv(weight, groups, transposed)
     out_channels = packed.codes.shape[0] * packed.codes.shape[1]
     path = fbgemm_conv_path(geometry, x.shape[1], out_channels, kernel)
     if path == "depthwise":
-        acc = depthwise(x, packed, za, geometry, kernel, output_size)
-    elif path == "directconv" and x.shape[0] == 1:
+        codes = depthwise(x, packed, za, input.q_scale(), bias, scale, zero_point, relu,
+                          geometry, kernel, output_size)  # fmt: skip
+        return finish_conv(codes, input, scale, zero_point)
+    if path == "directconv" and batch == 1:
         acc = directconv_accumulators(x, packed, weight, za, geometry, output_size)
     else:  # im2col, pointwise, groupwise (same numerics), directconv on an empty batch
         columns = grouped_columns(gather_columns(x, za, geometry, kernel, output_size), groups)
         saturating = ctx.engine.saturating_int8_gemm
         acc = gemm_accumulators(columns, packed, za, saturating, steps.raw_sums)
     codes = steps.fbgemm_output(acc, packed, input.q_scale(), bias, scale, zero_point, relu)
-    return finish_conv(codes, input, output_size, scale, zero_point)
+    return finish_conv(channels_first(codes, batch, output_size), input, scale, zero_point)
 
 
 @dispatch.reference("conv")
 def _conv_reference(ctx: dispatch.Context, *args) -> QTensor:
-    return run_conv(REFERENCE_STEPS, depthwise_accumulators, ctx, *args)
+    return run_conv(REFERENCE_STEPS, depthwise_output, ctx, *args)
