@@ -131,9 +131,12 @@ def padded_channels_last(x: np.ndarray, zero_point: int, before, after) -> np.nd
     return padded
 
 
-def tap_views(padded: np.ndarray, geometry: ConvGeometry, kernel, output_size):
+def tap_views(padded: np.ndarray, geometry: ConvGeometry, kernel, output_size, *,
+              channels_first: bool = False):  # fmt: skip
     """For a forward convolution over :func:`padded_channels_last` activations: each tap's
-    (N, *O, C) view of what the output positions read, taps in raster order."""
+    (N, *O, C) view of what the output positions read, taps in raster order. With
+    ``channels_first``, over (N, C, *S') activations: (N, C, *O) views."""
+    leading = (slice(None),) * (2 if channels_first else 1)
     for offsets in itertools.product(*(range(k) for k in kernel)):
         window = tuple(
             slice(k * d, k * d + s * (o - 1) + 1, s)
@@ -141,7 +144,7 @@ def tap_views(padded: np.ndarray, geometry: ConvGeometry, kernel, output_size):
                 offsets, geometry.dilation, geometry.stride, output_size, strict=True
             )
         )
-        yield padded[(slice(None), *window)]
+        yield padded[(*leading, *window)]
 
 
 def forward_padding(geometry: ConvGeometry, spatial, kernel, output_size):
@@ -301,42 +304,49 @@ def depthwise_accumulators(
     tap pairs with zero); the activation sums over the taps saturate at 32,767
     (``vpaddsw``). Out-of-image taps read the zero point. ``x`` (N, C, *S) gives int32
     (N * P, OC).
+
+    The sums are exact in float32 (below 2^24) and taken over the activations as they
+    are laid out, channels first, so that each tap is one pass over contiguous rows;
+    the pairs that can saturate at all are then corrected.
     """
-    channels = x.shape[1]
+    batch, channels = x.shape[:2]
     before, after = forward_padding(geometry, x.shape[2:], kernel, output_size)
-    padded = padded_channels_last(x, input_zero_point, before, after)
-    taps = list(tap_views(padded, geometry, kernel, output_size))
+    padding = [(0, 0), (0, 0), *zip(before, after, strict=True)]
+    padded = np.pad(x, padding, constant_values=input_zero_point).astype(np.float32)
+    taps = list(tap_views(padded, geometry, kernel, output_size, channels_first=True))
     codes = packed.codes.reshape(channels, -1, len(taps))  # (C, m, T): oc = c * m + j
     multiplier = codes.shape[1]
-    weights = codes.astype(np.float32)
-    raw = np.zeros((multiplier, *taps[0].shape), dtype=np.float32)  # exact: |sum| < 2^24
-    product = np.empty(taps[0].shape, dtype=np.float32)
-    for t, view in enumerate(taps):
-        for j in range(multiplier):
-            np.multiply(view, weights[:, j, t], out=product)
-            raw[j] += product
-    # The rest in int32, which wraps as the kernel's int32 arithmetic does.
-    acc = np.moveaxis(raw, 0, -1).reshape(-1, channels * multiplier).astype(np.int32)
-    largest = padded.reshape(-1, channels).max(axis=0, initial=0)
-    for columns, correction in _depthwise_pair_corrections(taps, codes, largest):
-        acc[:, columns] += correction
+    # Per tap, (C, m, 1, ..., 1): broadcast over the output positions of each channel.
+    weights = np.moveaxis(codes, -1, 0).astype(np.float32)
+    weights = weights.reshape(weights.shape + (1,) * len(output_size))
+    raw = np.zeros((batch, channels, multiplier, *output_size), dtype=np.float32)
+    product = np.empty_like(raw)
+    for view, tap_weights in zip(taps, weights, strict=True):
+        np.multiply(view[:, :, None], tap_weights, out=product)
+        raw += product
+    spatial_axes = tuple(range(2, x.ndim))
+    largest = x.max(axis=(0, *spatial_axes), initial=input_zero_point)  # padding included
+    for risky_c, risky_j, correction in _depthwise_pair_corrections(taps, codes, largest):
+        raw[:, risky_c, risky_j] += correction
+    # The rest in int32, which wraps as the kernel's int32 arithmetic does; channels last.
+    positions = int(np.prod(output_size))
+    acc = np.moveaxis(raw.reshape(batch, channels * multiplier, positions), 1, -1)
+    acc = acc.astype(np.int32, order="C").reshape(-1, channels * multiplier)
     acc -= wrap_i32(int(input_zero_point) * packed.col_offsets)
     if packed.zero_points.any():
-        sums = np.zeros(taps[0].shape, dtype=np.int32)
-        for view in taps:
-            sums += view
-        sums = np.minimum(sums.reshape(-1, channels), _INT16_MAX)
+        sums = np.minimum(sum(taps), _INT16_MAX).astype(np.int32)  # (N, C, *O)
+        sums = np.moveaxis(sums.reshape(batch, channels, positions), 1, -1).reshape(-1, channels)
         acc -= np.repeat(sums, multiplier, axis=1) * wrap_i32(packed.zero_points)
     return acc
 
 
 def _depthwise_pair_corrections(taps, codes: np.ndarray, largest: np.ndarray):
-    """``(output columns, sat16(pair) - pair)`` per tap pair, for the (pair, channel)
-    cells where the channel's largest activation could leave the int16 range at all;
-    int32 corrections of shape (P, len(columns))."""
-    channels, multiplier, tap_count = codes.shape
-    weights = codes.astype(np.int32)
-    top = largest.astype(np.int32)[:, None]
+    """``(channels c, multiples j, sat16(pair) - pair)`` per tap pair, for the output
+    channels ``c * m + j`` where the input channel's largest activation could leave the
+    int16 range at all; float32 corrections of shape (N, len(c), *O)."""
+    multiplier, tap_count = codes.shape[1:]
+    weights = codes.astype(np.float32)
+    top = largest.astype(np.float32)[:, None]
     for first in range(0, tap_count, 2):
         pair = [first] if first + 1 == tap_count else [first, first + 1]
         w = weights[:, :, pair]  # (C, m, 1 or 2)
@@ -345,11 +355,12 @@ def _depthwise_pair_corrections(taps, codes: np.ndarray, largest: np.ndarray):
         risky_c, risky_j = np.nonzero((high > 32767) | (low < -32768))
         if risky_c.size == 0:
             continue
-        sums = 0
-        for tap in pair:
-            a = taps[tap][..., risky_c].reshape(-1, risky_c.size).astype(np.int32)
-            sums = sums + a * weights[risky_c, risky_j, tap]
-        yield risky_c * multiplier + risky_j, np.clip(sums, -32768, 32767) - sums
+        spatial = (1,) * (taps[0].ndim - 2)
+        sums = sum(
+            taps[tap][:, risky_c] * weights[risky_c, risky_j, tap].reshape(-1, *spatial)
+            for tap in pair
+        )
+        yield risky_c, risky_j, np.clip(sums, -32768, 32767) - sums
 
 
 def directconv_accumulators(
