@@ -305,9 +305,9 @@ def depthwise_accumulators(
     (``vpaddsw``). Out-of-image taps read the zero point. ``x`` (N, C, *S) gives int32
     (N * P, OC).
 
-    The sums are exact in float32 (below 2^24) and taken over the activations as they
-    are laid out, channels first, so that each tap is one pass over contiguous rows;
-    the pairs that can saturate at all are then corrected.
+    The pair sums and their total are exact in float32 (below 2^24) and taken over the
+    activations as they are laid out, channels first, so that each step is one pass
+    over contiguous rows.
     """
     batch, channels = x.shape[:2]
     before, after = forward_padding(geometry, x.shape[2:], kernel, output_size)
@@ -320,14 +320,14 @@ def depthwise_accumulators(
     weights = np.moveaxis(codes, -1, 0).astype(np.float32)
     weights = weights.reshape(weights.shape + (1,) * len(output_size))
     raw = np.zeros((batch, channels, multiplier, *output_size), dtype=np.float32)
+    pair = np.empty_like(raw)
     product = np.empty_like(raw)
-    for view, tap_weights in zip(taps, weights, strict=True):
-        np.multiply(view[:, :, None], tap_weights, out=product)
-        raw += product
-    spatial_axes = tuple(range(2, x.ndim))
-    largest = x.max(axis=(0, *spatial_axes), initial=input_zero_point)  # padding included
-    for risky_c, risky_j, correction in _depthwise_pair_corrections(taps, codes, largest):
-        raw[:, risky_c, risky_j] += correction
+    for first in range(0, len(taps), 2):
+        np.multiply(taps[first][:, :, None], weights[first], out=pair)
+        if first + 1 < len(taps):  # an odd last tap pairs with zero
+            np.multiply(taps[first + 1][:, :, None], weights[first + 1], out=product)
+            pair += product
+        raw += np.clip(pair, -32768, 32767, out=pair)
     # The rest in int32, which wraps as the kernel's int32 arithmetic does; channels last.
     positions = int(np.prod(output_size))
     acc = np.moveaxis(raw.reshape(batch, channels * multiplier, positions), 1, -1)
@@ -338,29 +338,6 @@ def depthwise_accumulators(
         sums = np.moveaxis(sums.reshape(batch, channels, positions), 1, -1).reshape(-1, channels)
         acc -= np.repeat(sums, multiplier, axis=1) * wrap_i32(packed.zero_points)
     return acc
-
-
-def _depthwise_pair_corrections(taps, codes: np.ndarray, largest: np.ndarray):
-    """``(channels c, multiples j, sat16(pair) - pair)`` per tap pair, for the output
-    channels ``c * m + j`` where the input channel's largest activation could leave the
-    int16 range at all; float32 corrections of shape (N, len(c), *O)."""
-    multiplier, tap_count = codes.shape[1:]
-    weights = codes.astype(np.float32)
-    top = largest.astype(np.float32)[:, None]
-    for first in range(0, tap_count, 2):
-        pair = [first] if first + 1 == tap_count else [first, first + 1]
-        w = weights[:, :, pair]  # (C, m, 1 or 2)
-        high = top * np.maximum(w, 0).sum(axis=-1)
-        low = top * np.minimum(w, 0).sum(axis=-1)
-        risky_c, risky_j = np.nonzero((high > 32767) | (low < -32768))
-        if risky_c.size == 0:
-            continue
-        spatial = (1,) * (taps[0].ndim - 2)
-        sums = sum(
-            taps[tap][:, risky_c] * weights[risky_c, risky_j, tap].reshape(-1, *spatial)
-            for tap in pair
-        )
-        yield risky_c, risky_j, np.clip(sums, -32768, 32767) - sums
 
 
 def directconv_accumulators(
