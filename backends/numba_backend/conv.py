@@ -5,6 +5,7 @@ fused in one compiled pass, and the compute steps of
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -58,24 +59,45 @@ def _add_activations(sums, a, step):
 
 
 @njit(cache=True)
-def _depthwise_plane(plane, x, input_zero_point, codes, tap_offsets, stride, before, padded_size,
-                     shift, with_sums, zero_points, addends, factors, multiplier,
-                     output_zero_point, lower, out):  # fmt: skip
-    """The outputs of one input plane (n, c): channels ``oc = c * m + j`` of
-    :func:`qemu.ops.conv.depthwise_output` into ``out`` (N, OC, OD, OH, OW).
+def _depthwise_planes(first_plane, last_plane, x, input_zero_point, codes, tap_offsets, stride,
+                      before, padded_size, rows, shift, with_sums, zero_points, addends,
+                      factors, multiplier, output_zero_point, lower, out):  # fmt: skip
+    """The outputs of input planes ``first_plane`` to ``last_plane`` (plane ``n * C + c``),
+    output channels ``oc = c * m + j`` of :func:`qemu.ops.conv.depthwise_output`, into
+    ``out`` (N, OC, OD, OH, OW); ``codes`` are the weights as float32 (C, m, T).
 
-    The plane is copied once into a zero-point padded buffer (what out-of-image taps
-    read; ``tap_offsets`` index it), then each output row is accumulated tap pair by
-    tap pair along the row, so the innermost loops are contiguous vector loops over
-    ``ow``, and requantized. The int16 activation sums (``vpaddsw``) only add values
-    >= 0, so saturating each step equals saturating the total; the zero-point
-    corrections wrap in int32 like the kernel's."""
+    Each plane is copied into a zero-point padded buffer (what out-of-image taps read;
+    ``tap_offsets`` index it). Output rows are then accumulated ``rows`` at a time (more
+    than 1 only where the height and width strides are equal: output (oh, ow) then
+    reads ``stride * (oh * padded_w + ow) + tap offset``, one arithmetic run over the
+    rows with ``padded_w - OW`` unused positions between them), tap pair by tap pair,
+    so that the innermost loops are contiguous vector loops, and requantized. The int16
+    activation sums (``vpaddsw``) only add values >= 0, so saturating each step equals
+    saturating the total; the zero-point corrections wrap in int32 like the kernel's.
+    The buffers are allocated once for all the planes: the padding keeps the zero point,
+    only the image part is copied anew."""
     channels = x.shape[1]
     multiplier_count, tap_count = codes.shape[1:]
     out_d, out_h, out_w = out.shape[2:]
     padded_d, padded_h, padded_w = padded_size
-    n, c = divmod(np.int64(plane), channels)  # prange's index can be unsigned
     padded = np.full(padded_d * padded_h * padded_w, input_zero_point, dtype=np.uint8)
+    raw_buffer = np.empty((rows - 1) * padded_w + out_w, dtype=np.float32)
+    sums_buffer = np.empty_like(raw_buffer)
+    for plane in range(first_plane, last_plane):
+        n, c = divmod(plane, channels)
+        _depthwise_plane(n, c, x, padded, raw_buffer, sums_buffer, codes, tap_offsets, stride,
+                         before, padded_size, rows, shift, with_sums, zero_points, addends,
+                         factors, multiplier, output_zero_point, lower, out)  # fmt: skip
+
+
+@njit(cache=True)
+def _depthwise_plane(n, c, x, padded, raw_buffer, sums_buffer, codes, tap_offsets, stride,
+                     before, padded_size, rows, shift, with_sums, zero_points, addends, factors,
+                     multiplier, output_zero_point, lower, out):  # fmt: skip
+    """Plane (n, c) of :func:`_depthwise_planes`."""
+    multiplier_count, tap_count = codes.shape[1:]
+    out_d, out_h, out_w = out.shape[2:]
+    _, padded_h, padded_w = padded_size
     depth, height, width = x.shape[2:]
     for d in range(depth):
         for h in range(height):
@@ -84,21 +106,23 @@ def _depthwise_plane(plane, x, input_zero_point, codes, tap_offsets, stride, bef
             target = padded[start : start + width]
             for w in range(width):
                 target[w] = source[w]
-    raw = np.empty(out_w, dtype=np.float32)
-    sums = np.empty(out_w, dtype=np.float32)
     for j in range(multiplier_count):
         oc = c * multiplier_count + j
-        weights = codes[c, j].astype(np.float32)
+        weights = codes[c, j]
         for od in range(out_d):
-            for oh in range(out_h):
-                row_start = (od * stride[0] * padded_h + oh * stride[1]) * padded_w
+            for first_row in range(0, out_h, rows):
+                pass_rows = min(rows, out_h - first_row)
+                span = (pass_rows - 1) * padded_w + out_w  # the output positions of a pass
+                raw = raw_buffer[:span]
+                sums = sums_buffer[:span]
+                start = (od * stride[0] * padded_h + first_row * stride[1]) * padded_w
                 raw[:] = 0
                 t = 0
                 while t + 3 < tap_count:  # two pairs at a time: half the passes over raw
-                    a0 = padded[row_start + tap_offsets[t] :]
-                    a1 = padded[row_start + tap_offsets[t + 1] :]
-                    a2 = padded[row_start + tap_offsets[t + 2] :]
-                    a3 = padded[row_start + tap_offsets[t + 3] :]
+                    a0 = padded[start + tap_offsets[t] :]
+                    a1 = padded[start + tap_offsets[t + 1] :]
+                    a2 = padded[start + tap_offsets[t + 2] :]
+                    a3 = padded[start + tap_offsets[t + 3] :]
                     w0, w1, w2, w3 = weights[t], weights[t + 1], weights[t + 2], weights[t + 3]
                     if stride[2] == 1:
                         _add_two_tap_pairs(raw, a0, w0, a1, w1, a2, w2, a3, w3, 1)
@@ -107,8 +131,8 @@ def _depthwise_plane(plane, x, input_zero_point, codes, tap_offsets, stride, bef
                     t += 4
                 while t < tap_count:  # the last pair; an odd last tap pairs with zero
                     paired = t + 1 < tap_count
-                    a0 = padded[row_start + tap_offsets[t] :]
-                    a1 = padded[row_start + tap_offsets[t + 1 if paired else t] :]
+                    a0 = padded[start + tap_offsets[t] :]
+                    a1 = padded[start + tap_offsets[t + 1 if paired else t] :]
                     w1 = weights[t + 1] if paired else np.float32(0)
                     if stride[2] == 1:
                         _add_tap_pair(raw, a0, weights[t], a1, w1, 1)
@@ -118,39 +142,38 @@ def _depthwise_plane(plane, x, input_zero_point, codes, tap_offsets, stride, bef
                 if with_sums:
                     sums[:] = 0
                     for t in range(tap_count):
-                        a = padded[row_start + tap_offsets[t] :]
+                        a = padded[start + tap_offsets[t] :]
                         if stride[2] == 1:
                             _add_activations(sums, a, 1)
                         else:
                             _add_activations(sums, a, 2)
-                row = out[n, oc, od, oh]
-                for ow in range(out_w):
-                    acc = np.int32(raw[ow]) - shift[oc]
-                    if with_sums:
-                        acc -= np.int32(min(sums[ow], np.float32(32767))) * zero_points[oc]
-                    value = fmaf(addends[oc], factors[oc], np.float32(np.int32(acc)))
-                    code = cvt_f32_to_i32(value * multiplier[oc])
-                    row[ow] = saturate_to_quint8(code, output_zero_point, lower, 255)
-
-
-@njit(cache=True)
-def _depthwise_serial(x, input_zero_point, codes, tap_offsets, stride, before, padded_size, shift,
-                      with_sums, zero_points, addends, factors, multiplier, output_zero_point,
-                      lower, out):  # fmt: skip
-    for plane in range(x.shape[0] * x.shape[1]):
-        _depthwise_plane(plane, x, input_zero_point, codes, tap_offsets, stride, before, padded_size,
-                         shift, with_sums, zero_points, addends, factors, multiplier,
-                         output_zero_point, lower, out)  # fmt: skip
+                for r in range(pass_rows):
+                    row = out[n, oc, od, first_row + r]
+                    raw_row = raw[r * padded_w :]
+                    sums_row = sums[r * padded_w :]
+                    for ow in range(out_w):
+                        acc = np.int32(raw_row[ow]) - shift[oc]
+                        if with_sums:
+                            acc -= np.int32(min(sums_row[ow], np.float32(32767))) * zero_points[oc]
+                        value = fmaf(addends[oc], factors[oc], np.float32(np.int32(acc)))
+                        code = cvt_f32_to_i32(value * multiplier[oc])
+                        row[ow] = saturate_to_quint8(code, output_zero_point, lower, 255)
 
 
 @njit(cache=True, parallel=True)
-def _depthwise_parallel(x, input_zero_point, codes, tap_offsets, stride, before, padded_size, shift,
-                        with_sums, zero_points, addends, factors, multiplier, output_zero_point,
-                        lower, out):  # fmt: skip
-    for plane in prange(x.shape[0] * x.shape[1]):
-        _depthwise_plane(plane, x, input_zero_point, codes, tap_offsets, stride, before, padded_size,
-                         shift, with_sums, zero_points, addends, factors, multiplier,
-                         output_zero_point, lower, out)  # fmt: skip
+def _depthwise_parallel(x, input_zero_point, codes, tap_offsets, stride, before, padded_size, rows,
+                        shift, with_sums, zero_points, addends, factors, multiplier,
+                        output_zero_point, lower, out):  # fmt: skip
+    """:func:`_depthwise_planes` over blocks of planes in parallel, a block's buffers
+    allocated once."""
+    planes = x.shape[0] * x.shape[1]
+    block = 16
+    for index in prange((planes + block - 1) // block):
+        first = np.int64(index) * block  # prange's index can be unsigned
+        _depthwise_planes(first, min(first + block, planes), x, input_zero_point, codes,
+                          tap_offsets, stride, before, padded_size, rows, shift, with_sums,
+                          zero_points, addends, factors, multiplier, output_zero_point, lower,
+                          out)  # fmt: skip
 
 
 def _requantization_operands(packed, input_scale, bias, scale):
@@ -192,16 +215,27 @@ def depthwise_output(x, packed, input_zero_point, input_scale, bias, scale, zero
     codes = packed.codes  # (C, m, T): oc = c * m + j
     out_channels = codes.shape[0] * codes.shape[1]
     out = np.empty((x.shape[0], out_channels, *((1,) * lead + tuple(output_size))), np.uint8)
+    # Several output rows per pass where the strides allow it: fewer passes, each still
+    # within the L1 cache (about 512 positions). A stride of 2 leaves about half of the
+    # positions of a pass unused, worth it only for short rows.
+    height_stride, width_stride = geometry.stride[-2:]
+    padded_w = padded_size[-1]
+    rows = 1
+    if height_stride == width_stride and (width_stride == 1 or output_size[-1] <= 16):
+        rows = min(max(512 // padded_w, 1), output_size[-2])
     work = x.shape[0] * int(np.prod(output_size)) * codes.size
-    kernel_fn = _depthwise_serial if work < PARALLEL_WORK else _depthwise_parallel
+    planes = x.shape[0] * x.shape[1]
+    serial = functools.partial(_depthwise_planes, 0, planes)
+    kernel_fn = serial if work < PARALLEL_WORK else _depthwise_parallel
     kernel_fn(
         x5,
         int(input_zero_point),
-        codes,
+        codes.astype(np.float32),
         tap_offsets.astype(np.int64),
         np.array((1,) * lead + geometry.stride, dtype=np.int64),
         np.array(before, dtype=np.int64),
         np.array(padded_size, dtype=np.int64),
+        rows,
         wrap_i32(int(input_zero_point) * packed.col_offsets),
         bool(packed.zero_points.any()),
         wrap_i32(packed.zero_points),
