@@ -43,6 +43,7 @@ from qemu.ops.linear import (
     check_bias,
     check_output_qparams,
     check_weight,
+    fbgemm_output,
     gemm_accumulators,
     output_qtensor,
     qnnpack_int32_bias,
@@ -130,9 +131,12 @@ def padded_channels_last(x: np.ndarray, zero_point: int, before, after) -> np.nd
     return padded
 
 
-def tap_views(padded: np.ndarray, geometry: ConvGeometry, kernel, output_size):
+def tap_views(padded: np.ndarray, geometry: ConvGeometry, kernel, output_size, *,
+              channels_first: bool = False):  # fmt: skip
     """For a forward convolution over :func:`padded_channels_last` activations: each tap's
-    (N, *O, C) view of what the output positions read, taps in raster order."""
+    (N, *O, C) view of what the output positions read, taps in raster order. With
+    ``channels_first``, over (N, C, *S') activations: (N, C, *O) views."""
+    leading = (slice(None),) * (2 if channels_first else 1)
     for offsets in itertools.product(*(range(k) for k in kernel)):
         window = tuple(
             slice(k * d, k * d + s * (o - 1) + 1, s)
@@ -140,7 +144,7 @@ def tap_views(padded: np.ndarray, geometry: ConvGeometry, kernel, output_size):
                 offsets, geometry.dilation, geometry.stride, output_size, strict=True
             )
         )
-        yield padded[(slice(None), *window)]
+        yield padded[(*leading, *window)]
 
 
 def forward_padding(geometry: ConvGeometry, spatial, kernel, output_size):
@@ -300,55 +304,40 @@ def depthwise_accumulators(
     tap pairs with zero); the activation sums over the taps saturate at 32,767
     (``vpaddsw``). Out-of-image taps read the zero point. ``x`` (N, C, *S) gives int32
     (N * P, OC).
+
+    The pair sums and their total are exact in float32 (below 2^24) and taken over the
+    activations as they are laid out, channels first, so that each step is one pass
+    over contiguous rows.
     """
-    channels = x.shape[1]
+    batch, channels = x.shape[:2]
     before, after = forward_padding(geometry, x.shape[2:], kernel, output_size)
-    padded = padded_channels_last(x, input_zero_point, before, after)
-    taps = list(tap_views(padded, geometry, kernel, output_size))
+    padding = [(0, 0), (0, 0), *zip(before, after, strict=True)]
+    padded = np.pad(x, padding, constant_values=input_zero_point).astype(np.float32)
+    taps = list(tap_views(padded, geometry, kernel, output_size, channels_first=True))
     codes = packed.codes.reshape(channels, -1, len(taps))  # (C, m, T): oc = c * m + j
     multiplier = codes.shape[1]
-    weights = codes.astype(np.float32)
-    raw = np.zeros((multiplier, *taps[0].shape), dtype=np.float32)  # exact: |sum| < 2^24
-    product = np.empty(taps[0].shape, dtype=np.float32)
-    for t, view in enumerate(taps):
-        for j in range(multiplier):
-            np.multiply(view, weights[:, j, t], out=product)
-            raw[j] += product
-    # The rest in int32, which wraps as the kernel's int32 arithmetic does.
-    acc = np.moveaxis(raw, 0, -1).reshape(-1, channels * multiplier).astype(np.int32)
-    largest = padded.reshape(-1, channels).max(axis=0, initial=0)
-    for columns, correction in _depthwise_pair_corrections(taps, codes, largest):
-        acc[:, columns] += correction
+    # Per tap, (C, m, 1, ..., 1): broadcast over the output positions of each channel.
+    weights = np.moveaxis(codes, -1, 0).astype(np.float32)
+    weights = weights.reshape(weights.shape + (1,) * len(output_size))
+    raw = np.zeros((batch, channels, multiplier, *output_size), dtype=np.float32)
+    pair = np.empty_like(raw)
+    product = np.empty_like(raw)
+    for first in range(0, len(taps), 2):
+        np.multiply(taps[first][:, :, None], weights[first], out=pair)
+        if first + 1 < len(taps):  # an odd last tap pairs with zero
+            np.multiply(taps[first + 1][:, :, None], weights[first + 1], out=product)
+            pair += product
+        raw += np.clip(pair, -32768, 32767, out=pair)
+    # The rest in int32, which wraps as the kernel's int32 arithmetic does; channels last.
+    positions = int(np.prod(output_size))
+    acc = np.moveaxis(raw.reshape(batch, channels * multiplier, positions), 1, -1)
+    acc = acc.astype(np.int32, order="C").reshape(-1, channels * multiplier)
     acc -= wrap_i32(int(input_zero_point) * packed.col_offsets)
     if packed.zero_points.any():
-        sums = np.zeros(taps[0].shape, dtype=np.int32)
-        for view in taps:
-            sums += view
-        sums = np.minimum(sums.reshape(-1, channels), _INT16_MAX)
+        sums = np.minimum(sum(taps), _INT16_MAX).astype(np.int32)  # (N, C, *O)
+        sums = np.moveaxis(sums.reshape(batch, channels, positions), 1, -1).reshape(-1, channels)
         acc -= np.repeat(sums, multiplier, axis=1) * wrap_i32(packed.zero_points)
     return acc
-
-
-def _depthwise_pair_corrections(taps, codes: np.ndarray, largest: np.ndarray):
-    """``(output columns, sat16(pair) - pair)`` per tap pair, for the (pair, channel)
-    cells where the channel's largest activation could leave the int16 range at all;
-    int32 corrections of shape (P, len(columns))."""
-    channels, multiplier, tap_count = codes.shape
-    weights = codes.astype(np.int32)
-    top = largest.astype(np.int32)[:, None]
-    for first in range(0, tap_count, 2):
-        pair = [first] if first + 1 == tap_count else [first, first + 1]
-        w = weights[:, :, pair]  # (C, m, 1 or 2)
-        high = top * np.maximum(w, 0).sum(axis=-1)
-        low = top * np.minimum(w, 0).sum(axis=-1)
-        risky_c, risky_j = np.nonzero((high > 32767) | (low < -32768))
-        if risky_c.size == 0:
-            continue
-        sums = 0
-        for tap in pair:
-            a = taps[tap][..., risky_c].reshape(-1, risky_c.size).astype(np.int32)
-            sums = sums + a * weights[risky_c, risky_j, tap]
-        yield risky_c * multiplier + risky_j, np.clip(sums, -32768, 32767) - sums
 
 
 def directconv_accumulators(
@@ -789,16 +778,38 @@ def conv_problem(input: QTensor, weight: QTensor, geometry: ConvGeometry):
     return x, tuple(kernel), output_size
 
 
-def finish_conv(codes: np.ndarray, input: QTensor, output_size, scale, zero_point) -> QTensor:
-    """(N * P, OC) uint8 codes as the NC(D)HW output QTensor (conv1d's height dropped).
+def channels_first(codes: np.ndarray, batch: int, output_size) -> np.ndarray:
+    """(N * P, OC) codes as (N, OC, *O): a view, the codes stay channels-last in memory
+    as torch's output does."""
+    return np.moveaxis(codes.reshape((batch, *output_size, codes.shape[-1])), -1, 1)
 
-    The codes stay channels-last in memory, as torch's output does (a view, no copy)."""
-    batch = input.shape[0]
-    out = codes.reshape((batch, *output_size, codes.shape[-1]))
-    out = np.moveaxis(out, -1, 1)
+
+def finish_conv(codes: np.ndarray, input: QTensor, scale, zero_point) -> QTensor:
+    """(N, OC, *O) uint8 codes as the output QTensor (conv1d's height dropped)."""
     if input.ndim == 3:
-        out = out[:, :, 0, :]
-    return output_qtensor(out, scale, zero_point)
+        codes = codes[:, :, 0, :]
+    return output_qtensor(codes, scale, zero_point)
+
+
+def depthwise_output(
+    x: np.ndarray,
+    packed: FbgemmPackedWeight,
+    input_zero_point: int,
+    input_scale: float,
+    bias: np.ndarray | None,
+    scale: float,
+    zero_point: int,
+    relu: bool,
+    geometry: ConvGeometry,
+    kernel,
+    output_size,
+) -> np.ndarray:
+    """fbgemm's depthwise convolution: :func:`depthwise_accumulators` requantized
+    (``requantize_`` of ``FbgemmI8DepthwiseAvx2-inl.h``, the arithmetic of
+    :func:`qemu.ops.linear.fbgemm_output`), uint8 (N, OC, *O)."""
+    acc = depthwise_accumulators(x, packed, input_zero_point, geometry, kernel, output_size)
+    codes = fbgemm_output(acc, packed, input_scale, bias, scale, zero_point, relu)
+    return channels_first(codes, x.shape[0], output_size)
 
 
 def run_conv(
@@ -819,32 +830,35 @@ def run_conv(
     relu: bool,
 ) -> QTensor:
     """The convolution kernel on validated arguments, with a backend's compute steps and
-    depthwise accumulation (as :func:`depthwise_accumulators`)."""
+    depthwise convolution (as :func:`depthwise_output`)."""
     geometry = ConvGeometry(transposed, stride, padding, output_padding, dilation, groups)
     x, kernel, output_size = conv_problem(input, weight, geometry)
     za = input.q_zero_point()
+    batch = x.shape[0]
     if ctx.engine.is_qnnpack:
         packed = prepack_qnnpack_conv(weight, groups, transposed)
         columns = grouped_columns(gather_columns(x, za, geometry, kernel, output_size), groups)
         acc = gemm_accumulators(columns, packed, za, False, steps.raw_sums)
         acc = wrap_i32(acc + qnnpack_int32_bias(packed, bias, input.q_scale()))
         codes = steps.qnnpack_output(acc, packed, input.q_scale(), scale, zero_point, relu)
-        return finish_conv(codes, input, output_size, scale, zero_point)
+        return finish_conv(channels_first(codes, batch, output_size), input, scale, zero_point)
     packed = prepack_fbgemm_conv(weight, groups, transposed)
     out_channels = packed.codes.shape[0] * packed.codes.shape[1]
     path = fbgemm_conv_path(geometry, x.shape[1], out_channels, kernel)
     if path == "depthwise":
-        acc = depthwise(x, packed, za, geometry, kernel, output_size)
-    elif path == "directconv" and x.shape[0] == 1:
+        codes = depthwise(x, packed, za, input.q_scale(), bias, scale, zero_point, relu,
+                          geometry, kernel, output_size)  # fmt: skip
+        return finish_conv(codes, input, scale, zero_point)
+    if path == "directconv" and batch == 1:
         acc = directconv_accumulators(x, packed, weight, za, geometry, output_size)
     else:  # im2col, pointwise, groupwise (same numerics), directconv on an empty batch
         columns = grouped_columns(gather_columns(x, za, geometry, kernel, output_size), groups)
         saturating = ctx.engine.saturating_int8_gemm
         acc = gemm_accumulators(columns, packed, za, saturating, steps.raw_sums)
     codes = steps.fbgemm_output(acc, packed, input.q_scale(), bias, scale, zero_point, relu)
-    return finish_conv(codes, input, output_size, scale, zero_point)
+    return finish_conv(channels_first(codes, batch, output_size), input, scale, zero_point)
 
 
 @dispatch.reference("conv")
 def _conv_reference(ctx: dispatch.Context, *args) -> QTensor:
-    return run_conv(REFERENCE_STEPS, depthwise_accumulators, ctx, *args)
+    return run_conv(REFERENCE_STEPS, depthwise_output, ctx, *args)

@@ -319,6 +319,38 @@ def test_numba_equals_numpy(op, engine):
         assert_bitexact(actual, expected, f"{name} numba")
 
 
+@pytest.mark.parametrize("dims", [2, 3])
+def test_depthwise_numba_equals_numpy_on_long_rows(dims):
+    # The random cases' images are at most 7 wide, while the numba depthwise kernel's
+    # vector loops run their main body only on output rows of 64 and more: long rows,
+    # both strides, OC = C and 2C, weight zero points (activation sums), saturating
+    # operands and channels-last input (a previous convolution's output).
+    rng = seeded_rng("linear-numba-depthwise-rows", dims)
+    for _ in range(cases(6)):
+        channels, multiple = int(rng.choice([8, 16])), int(rng.choice([1, 2]))
+        k = int(rng.choice([3, 5, 7]))
+        kernel = (int(rng.choice([3, 5])),) * (dims - 2) + (k, k)
+        stride = tuple(int(s) for s in rng.choice([1, 2], dims))
+        padding = tuple((size - 1) // 2 for size in kernel)
+        spatial = (*kernel[:-1], int(rng.integers(64, 200)))
+        saturating = rng.random() < 0.5
+        shape = (2, *spatial, channels)
+        codes = rng.choice([0, 255], shape) if saturating else rng.integers(0, 256, shape)
+        x = per_tensor(np.moveaxis(codes, -1, 1), 0.05, int(rng.integers(0, 256)), "quint8")
+        w_shape = (channels * multiple, 1, *kernel)
+        w_codes = (
+            rng.choice([-128, 127], w_shape) if saturating else rng.integers(-128, 128, w_shape)
+        )
+        w = per_tensor(w_codes, 0.01, int(rng.choice([0, 3, -100])), "qint8")
+        bias = rng.normal(0, 5, w_shape[0]).astype(np.float32) if rng.random() < 0.7 else None
+        op = getattr(qemu.ops, f"conv{dims}d" + ("_relu" if rng.random() < 0.3 else ""))
+        args = (x, w, bias, stride, padding, 1, channels, "zeros", float(rng.uniform(0.5, 20)), 100)
+        geometry = ConvGeometry(False, stride, padding, (0,) * dims, (1,) * dims, channels)
+        assert fbgemm_conv_path(geometry, channels, w_shape[0], kernel) == "depthwise"
+        expected = op(*args, engine="fbgemm", backend="numpy")
+        assert_bitexact(op(*args, engine="fbgemm", backend="numba"), expected, "numba")
+
+
 # -- errors ---------------------------------------------------------------------------
 
 

@@ -5,6 +5,8 @@ FBGEMM_ENABLE_INSTRUCTIONS set).
 The soak of issue 3 is
 ``QEMU_SOAK=20000 pytest tests/linear/test_torch.py -k random_cases``: 20,000 random
 cases per op and engine, torch's results computed in batches of 500 per worker call.
+``-k random_depthwise_cases`` soaks fbgemm's depthwise kernel alone: N of the same
+draws that take it, per conv2d / conv3d op and engine.
 """
 
 import numpy as np
@@ -15,6 +17,7 @@ from linear.cases import ALL_OPS, canonical, ops_for, random_case, torch_results
 
 import qemu
 import qemu.ops
+from qemu.ops.conv import ConvGeometry, fbgemm_conv_path
 from qemu.testing import assert_bitexact, cases, seeded_rng
 
 torch = pytest.importorskip("torch")
@@ -37,7 +40,34 @@ def test_random_cases(op, engine):
     if op not in ops_for(engine):
         pytest.skip(f"{op} is refused on {engine} (torch's result is undefined)")
     rng = seeded_rng("linear-torch", op, engine)
-    drawn = [random_case(rng, op, engine) for _ in range(cases(20))]
+    _check_against_torch([random_case(rng, op, engine) for _ in range(cases(20))], engine)
+
+
+@pytest.mark.parametrize("op", ["conv2d", "conv2d_relu", "conv3d", "conv3d_relu"])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_random_depthwise_cases(op, engine):
+    # The draws of test_random_cases that take fbgemm's depthwise kernel (about one conv
+    # draw in eight), so that a soak can aim at it: QEMU_SOAK=N runs N of them.
+    rng = seeded_rng("linear-torch-depthwise", op, engine)
+    drawn = []
+    while len(drawn) < cases(5):
+        case = random_case(rng, op, engine)
+        if _takes_depthwise_kernel(*case[:2]):
+            drawn.append(case)
+    _check_against_torch(drawn, engine)
+
+
+def _takes_depthwise_kernel(name, args) -> bool:
+    try:
+        checked = canonical(name, args, "fbgemm")[1]
+    except ValueError:  # refused on fbgemm (a 3-D depthwise output smaller than its padding)
+        return False
+    x, w, _, transposed, stride, padding, output_padding, dilation, groups = checked[:9]
+    geometry = ConvGeometry(transposed, stride, padding, output_padding, dilation, groups)
+    return fbgemm_conv_path(geometry, x.shape[1], w.shape[0], w.shape[2:]) == "depthwise"
+
+
+def _check_against_torch(drawn, engine):
     unverifiable = 0
     for (name, args, _), expected in zip(drawn, torch_results(engine, drawn), strict=True):
         if _groupwise_unavailable(expected):
