@@ -227,3 +227,24 @@ def requantize_qnnpack(
     with np.errstate(all="ignore"):
         scaled = np.asarray(acc).astype(np.float32) * f32(requantization_scales)
     return quint8_output(scaled, output_zero_point, output_min, output_max)
+
+
+def requantize_qnnpack_dwconv3d(
+    acc, requantization_scales: np.ndarray, output_zero_point: int, output_min: int, output_max: int
+) -> np.ndarray:
+    """qnnpack's 3x3x3 depthwise kernel (``q8dwconv/mp8x27-sse2.c``), scalar C unlike its
+    other kernels: ``(int32_t)nearbyint(double(acc) * double(scale))`` -- the product
+    exact in double, rounded to nearest even once --, plus the zero point, clamped. The
+    conversion (``cvttsd2si``) gives INT32_MIN outside int32, which clamps to
+    ``output_min``.
+
+    Examples
+    --------
+    >>> requantize_qnnpack_dwconv3d(np.array([-23, 5]), np.float32([0.5]), 20, 0, 255).tolist()
+    [8, 22]
+    """
+    scales = np.asarray(requantization_scales, dtype=np.float32).astype(np.float64)
+    rounded = np.rint(np.asarray(acc, dtype=np.int64).astype(np.float64) * scales)
+    convertible = (rounded >= -(2.0**31)) & (rounded < 2.0**31)
+    codes = np.where(convertible, rounded, -(2.0**31)) + output_zero_point
+    return np.clip(codes, output_min, output_max).astype(np.uint8)

@@ -32,7 +32,10 @@ from qemu import dispatch
 from qemu.engines import Engine
 from qemu.numerics.float32 import wrap_i32
 from qemu.numerics.int8gemm import gemm_u8s8_pair_saturated
-from qemu.numerics.requantize import qnnpack_requantization_scales
+from qemu.numerics.requantize import (
+    qnnpack_requantization_scales,
+    requantize_qnnpack_dwconv3d,
+)
 from qemu.ops.linear import (
     REFERENCE_STEPS,
     FbgemmPackedWeight,
@@ -209,6 +212,29 @@ def gemm_weight_codes(weight: QTensor, groups: int, transposed: bool) -> np.ndar
         out_per_group = codes.shape[0] // groups
         grouped = codes.reshape(groups, out_per_group, codes.shape[1], taps).transpose(0, 1, 3, 2)
     return np.ascontiguousarray(grouped).reshape(grouped.shape[0], grouped.shape[1], -1)
+
+
+def qnnpack_dwconv3d(
+    geometry: ConvGeometry, in_channels: int, out_channels: int, kernel: Sequence[int]
+) -> bool:
+    """Whether torch's qnnpack conv runs its 3x3x3 depthwise kernel (``qconv.cpp``:
+    ``has_depthwise_dimensions`` and ``has_depthwise_grouping``): not transposed, a
+    3x3x3 kernel, one input and one output channel per group, more than one group.
+
+    Examples
+    --------
+    >>> geometry = ConvGeometry(False, (1, 1, 1), (1, 1, 1), (0, 0, 0), (1, 1, 1), 4)
+    >>> qnnpack_dwconv3d(geometry, 4, 4, (3, 3, 3)), qnnpack_dwconv3d(geometry, 4, 8, (3, 3, 3))
+    (True, False)
+    """
+    groups = geometry.groups
+    return (
+        not geometry.transposed
+        and tuple(kernel) == (3, 3, 3)
+        and groups > 1
+        and in_channels == groups
+        and out_channels == groups
+    )
 
 
 # -- fbgemm's choice of kernel --------------------------------------------------------
@@ -840,7 +866,13 @@ def run_conv(
         columns = grouped_columns(gather_columns(x, za, geometry, kernel, output_size), groups)
         acc = gemm_accumulators(columns, packed, za, False, steps.raw_sums)
         acc = wrap_i32(acc + qnnpack_int32_bias(packed, bias, input.q_scale()))
-        codes = steps.qnnpack_output(acc, packed, input.q_scale(), scale, zero_point, relu)
+        out_channels = packed.codes.shape[0] * packed.codes.shape[1]
+        if qnnpack_dwconv3d(geometry, x.shape[1], out_channels, kernel):
+            rs = qnnpack_requantization_scales(packed.scales, input.q_scale(), scale)
+            lower = zero_point if relu else 0
+            codes = requantize_qnnpack_dwconv3d(acc, rs, zero_point, lower, 255)
+        else:
+            codes = steps.qnnpack_output(acc, packed, input.q_scale(), scale, zero_point, relu)
         return finish_conv(channels_first(codes, batch, output_size), input, scale, zero_point)
     packed = prepack_fbgemm_conv(weight, groups, transposed)
     out_channels = packed.codes.shape[0] * packed.codes.shape[1]

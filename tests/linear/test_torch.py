@@ -17,6 +17,7 @@ from linear.cases import ALL_OPS, canonical, ops_for, random_case, torch_results
 
 import qemu
 import qemu.ops
+from qemu.numerics.requantize import qnnpack_requantization_scales as requantization_scales
 from qemu.ops.conv import ConvGeometry, fbgemm_conv_path
 from qemu.testing import assert_bitexact, cases, seeded_rng
 
@@ -204,6 +205,38 @@ def test_depthwise_3d_activation_sums_saturate_in_int16(monkeypatch):
     unsaturated = qemu.ops.conv3d(x, w, bias, 1, 3, 1, 8, scale=30.0, zero_point=100,
                                   engine="fbgemm", backend="numpy")  # fmt: skip
     assert (unsaturated.codes != expected.codes).mean() > 0.3
+
+
+def test_qnnpack_dwconv3d_requantizes_in_double(monkeypatch):
+    """qnnpack's 3x3x3 depthwise kernel rounds double(acc) * double(scale); its other
+    kernels round the float32 product. With this output scale an accumulator of +-199
+    gives +-60.5 exactly in float32 (a tie, rounded to even: 60) but +-60.5000013 in
+    double (61)."""
+    rng = seeded_rng("qnnpack-dwconv3d-double")
+    output_scale = 3.2892560958862305
+    rs = requantization_scales(np.float32([1.0]), 1.0, output_scale)[0]
+    assert np.float32(199) * rs == np.float32(60.5) and 199 * float(rs) > 60.5
+    taps = np.array([7] * 26 + [17])  # 199 in all
+    for per_channel in (False, True):
+        zw = rng.integers(-3, 4, 8) if per_channel else np.zeros(8, np.int64)
+        signs = np.array([1, -1] * 4)
+        codes = np.stack([zw[c] + signs[c] * rng.permutation(taps) for c in range(8)])
+        codes = codes.reshape(8, 1, 3, 3, 3)
+        if per_channel:
+            w = qemu.QTensor.per_channel(codes, np.ones(8), zw, 0, "qint8")
+        else:
+            w = qemu.QTensor.per_tensor(codes, 1.0, 0, "qint8")
+        x = qemu.QTensor.per_tensor(np.full((2, 8, 4, 4, 5), 129), 1.0, 128, "quint8")
+        args = (x, w, None, 1, 0, 1, 8)
+        kwargs = {"scale": output_scale, "zero_point": 128, "engine": "qnnpack"}
+        expected = qemu.ops.conv3d(*args, **kwargs, backend="torch")
+        assert set(expected.codes.reshape(2, 8, -1)[0, :2, 0].tolist()) == {128 + 61, 128 - 61}
+        for backend in EMULATORS:
+            assert_bitexact(qemu.ops.conv3d(*args, **kwargs, backend=backend), expected, backend)
+        with monkeypatch.context() as patch:  # the float32 rule of the other kernels
+            patch.setattr("qemu.ops.conv.qnnpack_dwconv3d", lambda *_: False)
+            float32_rule = qemu.ops.conv3d(*args, **kwargs, backend="numpy")
+        assert (float32_rule.codes != expected.codes).all()
 
 
 def test_directconv_reproduces_torch_row_stride_defect():
