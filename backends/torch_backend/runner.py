@@ -87,15 +87,31 @@ def _read_message(stream: BinaryIO) -> tuple[dict, dict]:
     return header, serialize.npz_to_arrays(_read_frame(stream))
 
 
+def worker_environment(engine: engines.Engine) -> dict[str, str]:
+    """The environment of ``engine``'s worker: this process's, without any engine's
+    selecting variables, plus ``engine``'s own. This process may itself run under
+    another engine's (a native fbgemm-avx2 soak asks an fbgemm worker for the exact
+    groupwise result); inherited, they would make the worker that engine too.
+
+    Examples
+    --------
+    >>> worker_environment(engines.FBGEMM_AVX2)["FBGEMM_ENABLE_INSTRUCTIONS"]
+    'AVX2'
+    """
+    selecting = {key for known in engines.ENGINES.values() for key in known.reproduce_env}
+    environment = {key: value for key, value in os.environ.items() if key not in selecting}
+    environment.update(engine.reproduce_env)
+    return environment
+
+
 def _worker(engine: engines.Engine) -> subprocess.Popen:
     worker = _workers.get(engine.name)
     if worker is None or worker.poll() is not None:
-        env = dict(os.environ, **engine.reproduce_env)
         worker = subprocess.Popen(
             [sys.executable, "-m", "qemu.backends.torch_backend.runner"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=env,
+            env=worker_environment(engine),
             # Not the caller's directory: from a source checkout, `-m` would import the
             # checkout's qemu/ (which lacks qemu.backends) instead of the installed one.
             cwd=tempfile.gettempdir(),

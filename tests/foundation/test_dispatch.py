@@ -152,3 +152,27 @@ def test_missing_backend_package_is_a_clear_error():
     lines = _run(code).stdout.splitlines()
     assert lines[0] == "['numpy']"
     assert lines[1].startswith("BackendUnavailable the torch backend needs the torch package")
+
+
+def test_torch_worker_gets_only_its_engines_variables(monkeypatch):
+    """A process running under fbgemm-avx2's variables (a native soak) that asks the
+    fbgemm worker for a result must get an fbgemm worker, not another AVX2 one."""
+    from qemu.backends.torch_backend.runner import worker_environment
+
+    monkeypatch.setenv("FBGEMM_ENABLE_INSTRUCTIONS", "AVX2")
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    monkeypatch.setenv("MKL_ENABLE_INSTRUCTIONS", "AVX2")
+    monkeypatch.setenv("QEMU_SOME_SETTING", "kept")
+    fbgemm = worker_environment(engines.FBGEMM)
+    assert not {
+        "FBGEMM_ENABLE_INSTRUCTIONS",
+        "ATEN_CPU_CAPABILITY",
+        "MKL_ENABLE_INSTRUCTIONS",
+    } & set(fbgemm)
+    assert fbgemm["QEMU_SOME_SETTING"] == "kept"
+    avx512 = worker_environment(engines.FBGEMM_AVX512)
+    assert (avx512["FBGEMM_ENABLE_INSTRUCTIONS"], avx512["ATEN_CPU_CAPABILITY"]) == (
+        "AVX512",
+        "avx512",
+    )
+    assert "MKL_ENABLE_INSTRUCTIONS" not in avx512
