@@ -157,6 +157,7 @@ def test_missing_backend_package_is_a_clear_error():
 def test_torch_worker_gets_only_its_engines_variables(monkeypatch):
     """A process running under fbgemm-avx2's variables (a native soak) that asks the
     fbgemm worker for a result must get an fbgemm worker, not another AVX2 one."""
+    pytest.importorskip("torch")  # the torch backend package imports torch
     from qemu.backends.torch_backend.runner import worker_environment
 
     monkeypatch.setenv("FBGEMM_ENABLE_INSTRUCTIONS", "AVX2")
