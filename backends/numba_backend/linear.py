@@ -34,9 +34,7 @@ def raw_sums(columns: np.ndarray, packed, saturating_pairs: bool) -> np.ndarray:
     """:func:`qemu.ops.linear.raw_gemm_sums`: on AVX512-VNNI hosts with fbgemm's own
     instructions (:mod:`qemu.backends.numba_backend.vnni`); elsewhere the exact sums
     through the reference's float32 BLAS and the pair-saturated ones in a compiled loop."""
-    k_size = columns.shape[-1]
-    limit = vnni.MAX_PAIR_SATURATED_K if saturating_pairs else vnni.MAX_EXACT_K
-    if vnni.available() and k_size <= limit:
+    if vnni.available() and columns.shape[-1] <= vnni.max_k(saturating_pairs):
         weights = _vnni_weights(packed)
         return np.stack(
             [

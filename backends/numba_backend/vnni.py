@@ -24,6 +24,8 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+from llvmlite import binding as llvm
+from llvmlite import ir
 
 # Output rows and columns per microkernel call: 6 x 32 int32 accumulators (12 zmm
 # registers) per group of four k, like fbgemm's 512-bit row/column blocking.
@@ -42,20 +44,30 @@ _FEATURES = ("avx512f", "avx512bw", "avx512vnni")
 
 @functools.cache
 def available() -> bool:
-    """Whether this host runs the kernels (AVX512-F/BW/VNNI). ``QEMU_VNNI=0`` in the
-    environment turns them off, so that the portable path can be exercised here.
+    """Whether this host runs the kernels (AVX512-F/BW/VNNI, and an llvmlite with the
+    new pass manager, 0.44 or later). ``QEMU_VNNI=0`` in the environment turns them off,
+    so that the portable path can be exercised here.
 
     Examples
     --------
     >>> isinstance(available(), bool)
     True
     """
-    if os.environ.get("QEMU_VNNI", "1") == "0":
+    if os.environ.get("QEMU_VNNI", "1") == "0" or not hasattr(llvm, "create_pass_builder"):
         return False
-    import llvmlite.binding as llvm
-
     features = llvm.get_host_cpu_features()
     return all(features.get(name, False) for name in _FEATURES)
+
+
+def max_k(saturating_pairs: bool) -> int:
+    """The largest K the kernels take: beyond it a sum could leave their int32 lanes.
+
+    Examples
+    --------
+    >>> max_k(saturating_pairs=False)
+    65793
+    """
+    return MAX_PAIR_SATURATED_K if saturating_pairs else MAX_EXACT_K
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,7 +112,7 @@ def gemm_u8s8(a: np.ndarray, weights: PackedWeights, *, saturating_pairs: bool) 
         raise RuntimeError("the VNNI kernels need a host with AVX512-F/BW/VNNI")
     if a.dtype != np.uint8 or a.ndim != 2 or a.shape[1] != weights.k:
         raise ValueError(f"a: expected uint8 (M, {weights.k}), got {a.dtype} {a.shape}")
-    limit = MAX_PAIR_SATURATED_K if saturating_pairs else MAX_EXACT_K
+    limit = max_k(saturating_pairs)
     if weights.k > limit:
         raise ValueError(f"K = {weights.k} can overflow the int32 lanes (at most {limit})")
     m = a.shape[0]
@@ -123,7 +135,11 @@ def gemm_u8s8(a: np.ndarray, weights: PackedWeights, *, saturating_pairs: bool) 
 # -- code generation --------------------------------------------------------------------
 
 
-def _microkernel(ir, module, name: str, rows: int, saturating_pairs: bool):
+def _i64(value: int) -> ir.Constant:
+    return ir.Constant(ir.IntType(64), value)
+
+
+def _microkernel(module, name: str, rows: int, saturating_pairs: bool):
     """``rows`` x 32 int32 sums over ``groups`` groups of four k, stored (not added) to
     C. Arguments (all i64): A (u8, row stride ``lda`` bytes), packed B block, C (int32,
     row stride ``ldc`` elements), ``groups`` >= 1."""
@@ -144,29 +160,26 @@ def _microkernel(ir, module, name: str, rows: int, saturating_pairs: bool):
     maddwd = intrinsic("llvm.x86.avx512.pmaddw.d.512", v16i32, v32i16, v32i16)
     ones = ir.Constant(v32i16, [1] * 32)
 
-    def constant(value):
-        return ir.Constant(i64, value)
-
     b = ir.IRBuilder(entry)
     a_base, b_base, c_base = (b.inttoptr(x, pointer) for x in (a_address, b_address, c_address))
     b.branch(loop)
 
     b.position_at_end(loop)
     group = b.phi(i64)
-    group.add_incoming(constant(0), entry)
+    group.add_incoming(_i64(0), entry)
     sums = [[b.phi(v16i32) for _ in range(_VECTORS)] for _ in range(rows)]
     for row in sums:
         for phi in row:
             phi.add_incoming(ir.Constant(v16i32, None), entry)
-    b_offset = b.mul(group, constant(COLUMNS * 4))
+    b_offset = b.mul(group, _i64(COLUMNS * 4))
     columns = []
     for j in range(_VECTORS):
-        address = b.gep(b_base, [b.add(b_offset, constant(64 * j))], source_etype=i8)
+        address = b.gep(b_base, [b.add(b_offset, _i64(64 * j))], source_etype=i8)
         columns.append(b.load(address, typ=v64i8))
         columns[-1].align = 1
     updated = []
     for r in range(rows):
-        offset = b.add(b.mul(constant(r), lda), b.shl(group, constant(2)))
+        offset = b.add(b.mul(_i64(r), lda), b.shl(group, _i64(2)))
         address = b.gep(a_base, [offset], source_etype=i8)
         four = b.load(address, typ=i32)  # a[r, 4g .. 4g+3], broadcast to every lane
         four.align = 1
@@ -181,7 +194,7 @@ def _microkernel(ir, module, name: str, rows: int, saturating_pairs: bool):
             else:
                 row.append(b.call(dpbusd, [sums[r][j], splat, columns[j]]))
         updated.append(row)
-    following = b.add(group, constant(1))
+    following = b.add(group, _i64(1))
     group.add_incoming(following, loop)
     for r in range(rows):
         for j in range(_VECTORS):
@@ -189,23 +202,23 @@ def _microkernel(ir, module, name: str, rows: int, saturating_pairs: bool):
     b.cbranch(b.icmp_signed("<", following, groups), loop, done)
 
     b.position_at_end(done)
-    row_bytes = b.mul(ldc, constant(4))
+    row_bytes = b.mul(ldc, _i64(4))
     for r in range(rows):
         for j in range(_VECTORS):
-            offset = b.add(b.mul(constant(r), row_bytes), constant(64 * j))
+            offset = b.add(b.mul(_i64(r), row_bytes), _i64(64 * j))
             store = b.store(updated[r][j], b.gep(c_base, [offset], source_etype=i8))
             store.align = 1
     b.ret_void()
     return function
 
 
-def _driver(ir, module, name: str, saturating_pairs: bool):
+def _driver(module, name: str, saturating_pairs: bool):
     """The GEMM: for each 32-column block of B, the rows of A in steps of :data:`ROWS`
     (the last step with the microkernel for the rows that are left). Arguments (i64): A,
     lda (bytes), M, packed B, column blocks, groups of four k, C, ldc (elements)."""
     i64 = ir.IntType(64)
     kernels = [
-        _microkernel(ir, module, f"{name}_{rows}", rows, saturating_pairs)
+        _microkernel(module, f"{name}_{rows}", rows, saturating_pairs)
         for rows in range(1, ROWS + 1)
     ]
     function = ir.Function(module, ir.FunctionType(ir.VoidType(), [i64] * 8), name=name)
@@ -217,48 +230,45 @@ def _driver(ir, module, name: str, saturating_pairs: bool):
     )
     tails = [function.append_basic_block(f"tail_{rows}") for rows in range(1, ROWS)]
 
-    def constant(value):
-        return ir.Constant(i64, value)
-
     b = ir.IRBuilder(entry)
     b.branch(blocks_head)
 
     b.position_at_end(blocks_head)
     block = b.phi(i64)
-    block.add_incoming(constant(0), entry)
+    block.add_incoming(_i64(0), entry)
     b.cbranch(b.icmp_signed("<", block, blocks), block_body, finish)
 
     b.position_at_end(block_body)
-    b_block = b.add(b_address, b.mul(block, b.mul(groups, constant(COLUMNS * 4))))
-    c_block = b.add(c_address, b.mul(block, constant(COLUMNS * 4)))
+    b_block = b.add(b_address, b.mul(block, b.mul(groups, _i64(COLUMNS * 4))))
+    c_block = b.add(c_address, b.mul(block, _i64(COLUMNS * 4)))
     b.branch(rows_head)
 
     b.position_at_end(rows_head)
     row = b.phi(i64)
-    row.add_incoming(constant(0), block_body)
+    row.add_incoming(_i64(0), block_body)
     left = b.sub(m, row)
 
     def call(kernel):
         a_row = b.add(a_address, b.mul(row, lda))
-        c_row = b.add(c_block, b.mul(row, b.mul(ldc, constant(4))))
+        c_row = b.add(c_block, b.mul(row, b.mul(ldc, _i64(4))))
         b.call(kernel, [a_row, lda, b_block, c_row, ldc, groups])
 
-    b.cbranch(b.icmp_signed(">=", left, constant(ROWS)), rows_full, tail)
+    b.cbranch(b.icmp_signed(">=", left, _i64(ROWS)), rows_full, tail)
     b.position_at_end(rows_full)
     call(kernels[ROWS - 1])
-    row.add_incoming(b.add(row, constant(ROWS)), rows_full)
+    row.add_incoming(b.add(row, _i64(ROWS)), rows_full)
     b.branch(rows_head)
 
     b.position_at_end(tail)
     switch = b.switch(left, block_next)
     for rows, target in enumerate(tails, start=1):
-        switch.add_case(constant(rows), target)
+        switch.add_case(_i64(rows), target)
         b.position_at_end(target)
         call(kernels[rows - 1])
         b.branch(block_next)
 
     b.position_at_end(block_next)
-    block.add_incoming(b.add(block, constant(1)), block_next)
+    block.add_incoming(b.add(block, _i64(1)), block_next)
     b.branch(blocks_head)
 
     b.position_at_end(finish)
@@ -269,15 +279,12 @@ def _driver(ir, module, name: str, saturating_pairs: bool):
 def _kernels() -> dict:
     """Compile both GEMMs for this host (once per process) and return them as ctypes
     functions, keyed "exact" and "pair_saturated"."""
-    import llvmlite.binding as llvm
-    import llvmlite.ir as ir
-
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     module = ir.Module(name="qemu_vnni")
     module.triple = llvm.get_process_triple()
-    _driver(ir, module, "gemm_exact", saturating_pairs=False)
-    _driver(ir, module, "gemm_pair_saturated", saturating_pairs=True)
+    _driver(module, "gemm_exact", saturating_pairs=False)
+    _driver(module, "gemm_pair_saturated", saturating_pairs=True)
     compiled = llvm.parse_assembly(str(module))
     compiled.verify()
     machine = llvm.Target.from_default_triple().create_target_machine(
